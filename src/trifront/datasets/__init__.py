@@ -1,0 +1,30 @@
+"""Bundled data sets, their cards (public schema), encoding and seeded splits.
+
+>>> from trifront.datasets import load_dataset
+>>> ds = load_dataset("adult", seed=0, sensitive="sex")
+>>> ds.train.X.shape[1] == ds.n_features
+True
+
+Encoding reads only the card's public schema (category lists from the data
+set's documentation, numeric bounds from its public field definitions), never
+statistics of the rows, so it costs no privacy budget.
+"""
+
+from trifront.datasets.card import CategoricalFeature, DatasetCard, NumericFeature
+from trifront.datasets.dataset import Dataset, Split
+from trifront.datasets.encoding import encode_features, encode_groups, encode_labels
+from trifront.datasets.registry import get_card, list_datasets, load_dataset
+
+__all__ = [
+    "CategoricalFeature",
+    "Dataset",
+    "DatasetCard",
+    "NumericFeature",
+    "Split",
+    "encode_features",
+    "encode_groups",
+    "encode_labels",
+    "get_card",
+    "list_datasets",
+    "load_dataset",
+]

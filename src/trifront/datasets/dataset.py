@@ -1,0 +1,112 @@
+"""The records a loaded data set is made of: ``Split`` and ``Dataset``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trifront.datasets.card import DatasetCard
+from trifront.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of encoded rows.
+
+    Attributes:
+        X: ``n x d`` float32 features, each in [0, 1].
+        y: ``n`` int64 labels in {0, 1}; 1 is the card's positive label.
+        s: ``n`` int64 group indices in ``[0, n_groups)`` of the dataset's
+            sensitive attribute.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    s: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.X.ndim != 2 or self.X.dtype != np.float32:
+            raise DataError(
+                f"`X` must be a 2-D float32 array, but got ndim={self.X.ndim}, "
+                f"dtype={self.X.dtype}."
+            )
+        for name, arr in (("y", self.y), ("s", self.s)):
+            if arr.ndim != 1 or arr.dtype != np.int64 or len(arr) != len(self.X):
+                raise DataError(
+                    f"`{name}` must be a 1-D int64 array with one entry per row of X "
+                    f"(n={len(self.X)}), but got shape={arr.shape}, dtype={arr.dtype}."
+                )
+
+    def __len__(self) -> int:
+        """Number of rows ``n``."""
+        return len(self.y)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A data set ready for training: card, three encoded splits, and their meaning.
+
+    Attributes:
+        card: The dataset card (provenance and public schema).
+        train: Training rows (the only rows DP-SGD and its accountant see).
+        val: Validation rows (what the search optimises on).
+        test: Test rows (what the report re-evaluates on; never searched on).
+        feature_names: Name of each of the ``d`` columns of ``X``.
+        sensitive: The sensitive attribute ``s`` encodes.
+        group_names: ``group_names[k]`` is the name of group ``s == k``.
+        seed: The seed that drew the validation rows.
+        val_fraction: Fraction of the non-test rows held out for validation.
+    """
+
+    card: DatasetCard
+    train: Split
+    val: Split
+    test: Split
+    feature_names: tuple[str, ...]
+    sensitive: str
+    group_names: tuple[str, ...]
+    seed: int
+    val_fraction: float
+
+    def __post_init__(self) -> None:
+        d = len(self.feature_names)
+        for name, split in (("train", self.train), ("val", self.val), ("test", self.test)):
+            if split.X.shape[1] != d:
+                raise DataError(
+                    f"every split must have one column per feature name (d={d}), but "
+                    f"{name} has {split.X.shape[1]}."
+                )
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns ``d``."""
+        return len(self.feature_names)
+
+    @property
+    def n_train(self) -> int:
+        """Number of training rows (the ``n`` of DP-SGD's sampling rate and of δ < 1/n)."""
+        return len(self.train)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups of the sensitive attribute."""
+        return len(self.group_names)
+
+    @property
+    def majority_rate(self) -> float:
+        """Validation accuracy of the constant majority-class predictor.
+
+        The majority class is chosen on the validation split itself, so this is
+        the best accuracy any constant predictor reaches there: the floor of the
+        utility axis.
+        """
+        p = float(self.val.y.mean())
+        return max(p, 1.0 - p)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.card.name!r}, sensitive={self.sensitive!r}, "
+            f"n_train={self.n_train}, n_val={len(self.val)}, n_test={len(self.test)}, "
+            f"d={self.n_features}, seed={self.seed})"
+        )

@@ -1,0 +1,209 @@
+"""The registry of bundled data sets and the generic loader.
+
+Adding a data set is a new module (its ``CARD`` and a ``load_raw() -> RawData``)
+plus one entry in ``_REGISTRY``; splitting, encoding and caching are shared.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from trifront.datasets import adult
+from trifront.datasets.card import DatasetCard
+from trifront.datasets.dataset import Dataset, Split
+from trifront.datasets.encoding import encode_features, encode_groups, encode_labels
+from trifront.datasets.raw import RawData
+from trifront.errors import ConfigError, unknown_name
+
+#: Seed of the fixed test split carved from a data set that ships no test file.
+#: Independent of the user's seed, so the test rows never change.
+TEST_SPLIT_SEED = 20_240_601
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """How to get one registered data set.
+
+    Attributes:
+        card: Its dataset card.
+        load_raw: Returns its raw rows; the loader encodes them once per
+            process (see ``_encoded``).
+        test_fraction: Used only if ``load_raw`` gives no test rows: fraction of
+            the rows held out as a fixed test split (seed ``TEST_SPLIT_SEED``).
+    """
+
+    card: DatasetCard
+    load_raw: Callable[[], RawData]
+    test_fraction: float = 0.2
+
+
+_REGISTRY: dict[str, DatasetSource] = {
+    "adult": DatasetSource(adult.CARD, adult.load_raw),
+}
+
+
+def list_datasets() -> list[str]:
+    """Names of the registered data sets, sorted (``["adult"]``)."""
+    return sorted(_REGISTRY)
+
+
+def _source(name: str) -> DatasetSource:
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise unknown_name("dataset", str(name), list_datasets())
+    return _REGISTRY[name]
+
+
+def get_card(name: str) -> DatasetCard:
+    """Return the card of a registered data set.
+
+    Args:
+        name: One of ``list_datasets()``.
+
+    Raises:
+        ConfigError: If ``name`` is not registered (lists the accepted names).
+    """
+    return _source(name).card
+
+
+@dataclass(frozen=True, eq=False)
+class _Encoded:
+    """Every row of a data set, encoded; arrays read-only because they are cached.
+
+    ``train_s[a]`` / ``test_s[a]`` are the group indices for sensitive attribute ``a``.
+    """
+
+    train: tuple[np.ndarray, np.ndarray]
+    train_s: dict[str, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray] | None
+    test_s: dict[str, np.ndarray] | None
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
+
+@lru_cache(maxsize=8)
+def _encoded(name: str) -> _Encoded:
+    source = _source(name)
+    raw = source.load_raw()
+    card = source.card
+
+    def xy(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return _readonly(encode_features(frame, card)), _readonly(encode_labels(frame, card))
+
+    def groups(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {a: _readonly(encode_groups(frame, card, a)) for a in card.sensitive_attributes}
+
+    if raw.test is None:
+        return _Encoded(train=xy(raw.train), train_s=groups(raw.train), test=None, test_s=None)
+    return _Encoded(
+        train=xy(raw.train),
+        train_s=groups(raw.train),
+        test=xy(raw.test),
+        test_s=groups(raw.test),
+    )
+
+
+def clear_caches() -> None:
+    """Forget every cached raw and encoded data set (tests use this)."""
+    _encoded.cache_clear()
+    for source in _REGISTRY.values():
+        clear = getattr(source.load_raw, "cache_clear", None)
+        if clear is not None:
+            clear()
+
+
+def _take(
+    xy: tuple[np.ndarray, np.ndarray], s: np.ndarray, idx: np.ndarray | None
+) -> Split:
+    """A writable copy of the encoded rows (all of them, or rows ``idx``)."""
+    if idx is None:
+        return Split(X=xy[0].copy(), y=xy[1].copy(), s=s.copy())
+    return Split(X=xy[0][idx], y=xy[1][idx], s=s[idx])
+
+
+def _held_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` by a seeded permutation into (kept, held out), each sorted."""
+    perm = np.random.default_rng(seed).permutation(n)
+    k = round(fraction * n)
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def load_dataset(
+    name: str, *, seed: int = 0, val_fraction: float = 0.2, sensitive: str | None = None
+) -> Dataset:
+    """Load a bundled data set, encoded with its public schema, split by ``seed``.
+
+    Validation rows are a seeded random subset of the data set's training file
+    (Adult: adult.data); the test split is the data set's own test file (Adult:
+    adult.test), identical for every seed. Rows are kept in file order inside
+    each split. The parsed and encoded files are cached per process, so a
+    second load (any seed) only redraws the split.
+
+    Args:
+        name: One of ``list_datasets()``.
+        seed: Non-negative integer; the same seed gives the same splits.
+        val_fraction: Fraction of the training file held out for validation,
+            ``0 < val_fraction < 1``.
+        sensitive: One of the card's ``sensitive_attributes``; None picks the
+            first (Adult: ``"sex"``).
+
+    Returns:
+        The Dataset (float32 features in [0, 1], int64 labels and groups).
+
+    Raises:
+        ConfigError: If the name, sensitive attribute, seed or fraction is not
+            accepted.
+        DataError: If a bundled file fails its sha256 check or holds a value
+            outside the card's schema.
+    """
+    card = get_card(name)
+    if sensitive is None:
+        sensitive = card.sensitive_attributes[0]
+    if sensitive not in card.sensitive_attributes:
+        err = unknown_name("sensitive attribute", str(sensitive), card.sensitive_attributes)
+        raise ConfigError(f"dataset {name!r}: {err}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"`seed` must be a non-negative integer, but got seed={seed!r}.")
+    if (
+        isinstance(val_fraction, bool)
+        or not isinstance(val_fraction, numbers.Real)
+        or not 0.0 < float(val_fraction) < 1.0
+    ):
+        raise ConfigError(
+            f"`0 < val_fraction < 1` must hold, but got val_fraction={val_fraction!r}."
+        )
+    source = _REGISTRY[name]
+    enc = _encoded(name)
+    n_rows = len(enc.train[1])
+    if enc.test is None or enc.test_s is None:
+        pool_idx, test_idx = _held_out(n_rows, source.test_fraction, TEST_SPLIT_SEED)
+        test = _take(enc.train, enc.train_s[sensitive], test_idx)
+    else:
+        pool_idx = np.arange(n_rows)
+        test = _take(enc.test, enc.test_s[sensitive], None)
+    keep, held = _held_out(len(pool_idx), float(val_fraction), int(seed))
+    if len(keep) == 0 or len(held) == 0:
+        raise ConfigError(
+            f"`val_fraction` must leave at least one training and one validation row of "
+            f"the {len(pool_idx)} available, but val_fraction={val_fraction} leaves "
+            f"{len(keep)} and {len(held)}."
+        )
+    return Dataset(
+        card=card,
+        train=_take(enc.train, enc.train_s[sensitive], pool_idx[keep]),
+        val=_take(enc.train, enc.train_s[sensitive], pool_idx[held]),
+        test=test,
+        feature_names=card.feature_names,
+        sensitive=sensitive,
+        group_names=card.group_names(sensitive),
+        seed=int(seed),
+        val_fraction=float(val_fraction),
+    )
