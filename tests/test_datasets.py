@@ -54,7 +54,7 @@ def fresh_caches():
 
 # ------------------------------------------------------------------ registry
 def test_list_datasets_and_card() -> None:
-    assert list_datasets() == ["adult"]
+    assert list_datasets() == ["adult", "compas", "german"]
     card = get_card("adult")
     assert isinstance(card, DatasetCard)
     assert card.sensitive_attributes == ("sex", "race")
@@ -63,7 +63,9 @@ def test_list_datasets_and_card() -> None:
 
 @pytest.mark.parametrize("call", [get_card, load_dataset])
 def test_unknown_dataset_lists_accepted_names(call) -> None:
-    with pytest.raises(ConfigError, match=r"unknown dataset 'Adult'; accepted: adult\.") as e:
+    with pytest.raises(
+        ConfigError, match=r"unknown dataset 'Adult'; accepted: adult, compas, german\."
+    ) as e:
         call("Adult")
     assert "Did you mean 'adult'?" in str(e.value)
     assert isinstance(e.value, ValueError) and isinstance(e.value, TrifrontError)

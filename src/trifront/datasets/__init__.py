@@ -14,6 +14,7 @@ from trifront.datasets.card import CategoricalFeature, DatasetCard, NumericFeatu
 from trifront.datasets.dataset import Dataset, Split
 from trifront.datasets.encoding import encode_features, encode_groups, encode_labels
 from trifront.datasets.registry import get_card, list_datasets, load_dataset
+from trifront.datasets.user import describe_inferred, load_user_data
 
 __all__ = [
     "CategoricalFeature",
@@ -21,10 +22,12 @@ __all__ = [
     "DatasetCard",
     "NumericFeature",
     "Split",
+    "describe_inferred",
     "encode_features",
     "encode_groups",
     "encode_labels",
     "get_card",
     "list_datasets",
     "load_dataset",
+    "load_user_data",
 ]

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from trifront.datasets import adult
+from trifront.datasets import adult, compas, german
 from trifront.datasets.card import DatasetCard
 from trifront.datasets.dataset import Dataset, Split
 from trifront.datasets.encoding import encode_features, encode_groups, encode_labels
@@ -45,11 +45,13 @@ class DatasetSource:
 
 _REGISTRY: dict[str, DatasetSource] = {
     "adult": DatasetSource(adult.CARD, adult.load_raw),
+    "compas": DatasetSource(compas.CARD, compas.load_raw),
+    "german": DatasetSource(german.CARD, german.load_raw),
 }
 
 
 def list_datasets() -> list[str]:
-    """Names of the registered data sets, sorted (``["adult"]``)."""
+    """Names of the registered data sets, sorted (``["adult", "compas", "german"]``)."""
     return sorted(_REGISTRY)
 
 
@@ -200,6 +202,87 @@ def load_dataset(
         card=card,
         train=_take(enc.train, enc.train_s[sensitive], pool_idx[keep]),
         val=_take(enc.train, enc.train_s[sensitive], pool_idx[held]),
+        test=test,
+        feature_names=card.feature_names,
+        sensitive=sensitive,
+        group_names=card.group_names(sensitive),
+        seed=int(seed),
+        val_fraction=float(val_fraction),
+    )
+
+
+def dataset_from_raw(
+    card: DatasetCard,
+    raw: RawData,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    sensitive: str | None = None,
+) -> Dataset:
+    """Encode and split rows that are not in the registry (e.g. a user's file).
+
+    The same path as ``load_dataset`` without its cache: encode with ``card``'s
+    schema, carve a fixed test split (seed ``TEST_SPLIT_SEED``) if ``raw`` has
+    no test rows, then a seeded validation split; rows stay in file order.
+
+    Args:
+        card: The card whose schema encodes the rows.
+        raw: The rows (string frames with the card's columns).
+        seed: Non-negative integer; the same seed gives the same splits.
+        val_fraction: Fraction of the non-test rows held out for validation,
+            ``0 < val_fraction < 1``.
+        test_fraction: Fraction of the rows held out as the fixed test split when
+            ``raw.test`` is None, ``0 < test_fraction < 1``.
+        sensitive: One of the card's ``sensitive_attributes``; None picks the first.
+
+    Returns:
+        The Dataset (float32 features in [0, 1], int64 labels and groups).
+
+    Raises:
+        ConfigError: If the sensitive attribute, seed or a fraction is not
+            accepted, or a split would be empty.
+        DataError: If a value is outside the card's schema.
+    """
+    if sensitive is None:
+        sensitive = card.sensitive_attributes[0]
+    if sensitive not in card.sensitive_attributes:
+        err = unknown_name("sensitive attribute", str(sensitive), card.sensitive_attributes)
+        raise ConfigError(f"dataset {card.name!r}: {err}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"`seed` must be a non-negative integer, but got seed={seed!r}.")
+    for what, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not 0.0 < float(value) < 1.0
+        ):
+            raise ConfigError(f"`0 < {what} < 1` must hold, but got {what}={value!r}.")
+
+    def encoded(frame: pd.DataFrame) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        xy = (encode_features(frame, card), encode_labels(frame, card))
+        return xy, encode_groups(frame, card, sensitive)
+
+    pool_xy, pool_s = encoded(raw.train)
+    n_rows = len(pool_xy[1])
+    if raw.test is None:
+        pool_idx, test_idx = _held_out(n_rows, float(test_fraction), TEST_SPLIT_SEED)
+        test = _take(pool_xy, pool_s, test_idx)
+    else:
+        pool_idx = np.arange(n_rows)
+        test_xy, test_s = encoded(raw.test)
+        test = _take(test_xy, test_s, None)
+    keep, held = _held_out(len(pool_idx), float(val_fraction), int(seed))
+    if len(keep) == 0 or len(held) == 0 or len(test) == 0:
+        raise ConfigError(
+            f"the splits must each hold at least one row, but {n_rows} rows with "
+            f"val_fraction={val_fraction}, test_fraction={test_fraction} give "
+            f"train={len(keep)}, val={len(held)}, test={len(test)}."
+        )
+    return Dataset(
+        card=card,
+        train=_take(pool_xy, pool_s, pool_idx[keep]),
+        val=_take(pool_xy, pool_s, pool_idx[held]),
         test=test,
         feature_names=card.feature_names,
         sensitive=sensitive,
