@@ -1,1 +1,53 @@
-"""trifront."""
+"""trifront: the accuracy / differential privacy / fairness Pareto front.
+
+The public API::
+
+    import trifront
+    study = trifront.run(dataset="adult", model="logreg", n_trials=40)
+    front = trifront.pareto_front(study)
+
+Names are imported on first use, so ``trifront --help`` does not pay for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "run": "trifront.runner",
+    "run_study": "trifront.runner",
+    "RunConfig": "trifront.runner",
+    "Problem": "trifront.problem",
+    "TrialResult": "trifront.problem",
+    "SearchSpace": "trifront.space",
+    "pareto_front": "trifront.analysis.pareto",
+    "pareto_mask": "trifront.analysis.pareto",
+    "hypervolume": "trifront.analysis.pareto",
+    "load_dataset": "trifront.datasets",
+    "list_datasets": "trifront.datasets",
+    "TrifrontError": "trifront.errors",
+    "ConfigError": "trifront.errors",
+    "DataError": "trifront.errors",
+    "PrivacyError": "trifront.errors",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from trifront.analysis.pareto import hypervolume, pareto_front, pareto_mask
+    from trifront.datasets import list_datasets, load_dataset
+    from trifront.errors import ConfigError, DataError, PrivacyError, TrifrontError
+    from trifront.problem import Problem, TrialResult
+    from trifront.runner import RunConfig, run, run_study
+    from trifront.space import SearchSpace
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'trifront' has no attribute {name!r}")

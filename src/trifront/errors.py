@@ -48,3 +48,10 @@ def unknown_name(kind: str, value: str, accepted: Iterable[str]) -> ConfigError:
     close = difflib.get_close_matches(value, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"unknown {kind} {value!r}; accepted: {', '.join(names)}.{hint}")
+
+
+class TrialFailedError(TrifrontError, RuntimeError):
+    """A single trial could not produce its objectives (diverged, non-finite, ...).
+
+    The runner records such a trial as FAIL with this message; the study goes on.
+    """

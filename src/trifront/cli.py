@@ -1,0 +1,258 @@
+"""The ``trifront`` command line: parse, build a config, call the library, print.
+
+Exit codes: 0 success; 2 bad input (one line on stderr naming the bad value and
+what is accepted, no traceback); 1 internal failure; 130 interrupted (Ctrl-C),
+with a line telling how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from trifront import __version__
+from trifront.errors import ConfigError, TrifrontError
+
+DEFAULT_RUN: dict[str, Any] = {
+    "dataset": "adult",
+    "model": "logreg",
+    "trials": 24,
+    "storage": "sqlite:///trifront.db",
+    "study": None,  # default: "<dataset>-<model>"
+    "out": "trifront-out",
+    "seed": 0,
+    "sampler": "trifront",
+    "delta": 1e-5,
+    "engine": "fast",
+    "fairness": "demographic_parity",
+    "sensitive": None,
+    "parametrisation": "epsilon",
+    "startup_trials": 8,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return value
+
+
+def _epsilon(text: str) -> float:
+    if text.strip().lower() in ("inf", "infinity", "none"):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or 'inf', got {text!r}"
+        ) from None
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(
+        prog="trifront",
+        description="Find and explain the accuracy / differential privacy / fairness "
+        "Pareto front of a model on a data set.",
+    )
+    parser.add_argument("--version", action="version", version=f"trifront {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="run or resume a study and write its front",
+        description="Run (or resume) a study: train DP-SGD candidates chosen by "
+        "multi-objective Bayesian optimisation, then write trials.csv, front.csv and "
+        "front.html to --out. --trials is the study's total; run the same command "
+        "again to continue a stopped study.",
+    )
+    g = run.add_argument_group("what to optimise")
+    g.add_argument("--dataset", help=f"bundled data set (default {DEFAULT_RUN['dataset']})")
+    g.add_argument("--model", help="logreg or mlp (default logreg)")
+    g.add_argument("--fairness", help="fairness gap (default demographic_parity)")
+    g.add_argument("--sensitive", help="sensitive attribute (default: the data set card's)")
+    g.add_argument("--delta", type=_positive_float, help="delta of (epsilon, delta)-DP (1e-5)")
+    g.add_argument("--parametrisation", help="epsilon (search target epsilon, default) or noise")
+    g = run.add_argument_group("how")
+    g.add_argument("--trials", type=int, help="total trials in the study (default 24)")
+    g.add_argument("--sampler", help="trifront (default), botorch, gp, nsga2, tpe, random, qmc")
+    g.add_argument("--startup-trials", type=int, help="quasi-random trials first (default 8)")
+    g.add_argument("--engine", help="DP-SGD engine: fast (default) or opacus")
+    g.add_argument("--seed", type=int, help="seed of the sampler and training (default 0)")
+    g = run.add_argument_group("where")
+    g.add_argument("--storage", help="Optuna storage URL (default sqlite:///trifront.db)")
+    g.add_argument("--study", help="study name (default <dataset>-<model>)")
+    g.add_argument("--out", help="output directory (default trifront-out)")
+    g.add_argument("--config", help="TOML file with the same settings (flags override it)")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="train one configuration and print its objectives",
+        description="Train one configuration with DP-SGD and print its accuracy, epsilon "
+        "and unfairness with the privacy bookkeeping. --epsilon inf trains without privacy.",
+    )
+    ev.add_argument("--dataset", default="adult")
+    ev.add_argument("--model", default="logreg")
+    ev.add_argument("--epsilon", type=_epsilon, required=True,
+                    help="target epsilon of the run (or 'inf' for non-private training)")
+    ev.add_argument("--clip", type=_positive_float, required=True, help="clipping norm C")
+    ev.add_argument("--lr", type=_positive_float, required=True, help="learning rate")
+    ev.add_argument("--batch-size", type=int, required=True, help="expected batch size")
+    ev.add_argument("--epochs", type=int, required=True)
+    ev.add_argument("--hidden", type=int, help="MLP hidden width (MLP only)")
+    ev.add_argument("--delta", type=_positive_float, default=1e-5)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--engine", default="fast")
+    ev.add_argument("--fairness", default="demographic_parity")
+    ev.add_argument("--sensitive")
+    ev.add_argument("--split", default="val", help="val (default) or test")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("datasets", help="list the bundled data sets",
+                   description="List the bundled data sets with their size and attributes.")
+    return parser
+
+
+def _merged_run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from trifront.config import load_config
+
+    settings = dict(DEFAULT_RUN)
+    space_overrides: dict[str, Any] = {}
+    if args.config:
+        cfg = load_config(args.config)
+        space_overrides = cfg.pop("space", {})
+        settings.update(cfg)
+    for key in DEFAULT_RUN:
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    settings["space"] = space_overrides
+    if settings["study"] is None:
+        settings["study"] = f"{settings['dataset']}-{settings['model']}"
+    return settings
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from trifront.problem import Problem
+    from trifront.report.front import write_run_outputs
+    from trifront.runner import RunConfig, run_study
+    from trifront.space import SearchSpace
+
+    s = _merged_run_settings(args)
+    if not isinstance(s["trials"], int) or s["trials"] < 1:
+        raise ConfigError(f"`--trials >= 1` must hold, but got {s['trials']}.")
+    problem = Problem(
+        dataset=s["dataset"], model=s["model"], sensitive=s["sensitive"], fairness=s["fairness"],
+        delta=float(s["delta"]), engine=s["engine"], parametrisation=s["parametrisation"],
+    )
+    space = SearchSpace.default(s["model"], s["parametrisation"]).with_bounds(s["space"])
+    config = RunConfig(
+        problem=problem, space=space, n_trials=s["trials"], storage=s["storage"],
+        study_name=s["study"], seed=s["seed"], sampler=s["sampler"],
+        n_startup_trials=s["startup_trials"],
+    )
+    try:
+        study = run_study(config, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        again = " ".join(shlex.quote(a) for a in sys.argv)
+        print(
+            f"\ninterrupted: finished trials are kept in {s['storage']} (study {s['study']!r}); "
+            f"resume with: {again}",
+            file=sys.stderr,
+        )
+        return 130
+    paths = write_run_outputs(study, s["out"])
+    _print_front(paths["front.csv"])
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _print_front(front_csv: Any) -> None:
+    import pandas as pd
+
+    front = pd.read_csv(front_csv)
+    if front.empty:
+        print("no completed trial yet: the front is empty.")
+        return
+    cols = [c for c in ("trial", "accuracy", "epsilon", "unfairness", "noise_multiplier",
+                        "clip", "lr", "batch_size", "epochs", "hidden") if c in front]
+    print(f"Pareto front ({len(front)} trials; epsilon at delta={front['delta'].iloc[0]:g}, "
+          f"accuracy and unfairness on the validation split):")
+    print(front[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from trifront.problem import Problem
+
+    problem = Problem(
+        dataset=args.dataset, model=args.model, sensitive=args.sensitive,
+        fairness=args.fairness, delta=args.delta, engine=args.engine,
+    )
+    if not (args.epsilon > 0):
+        raise ConfigError(f"`--epsilon > 0` must hold (or 'inf'), but got {args.epsilon}.")
+    params: dict[str, Any] = {
+        "target_epsilon": args.epsilon, "clip": args.clip, "lr": args.lr,
+        "batch_size": args.batch_size, "epochs": args.epochs,
+    }
+    if args.hidden is not None:
+        params["hidden"] = args.hidden
+    result = problem.evaluate(params, seed=args.seed, split=args.split)
+    out = result.to_dict()
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        width = max(len(k) for k in out)
+        for key, value in out.items():
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            print(f"{key:<{width}}  {text}")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from trifront.datasets import get_card, list_datasets, load_dataset
+
+    print(f"{'name':<10} {'train+val':>9} {'test':>6} {'label':<24} {'sensitive':<16} majority")
+    for name in list_datasets():
+        card = get_card(name)
+        ds = load_dataset(name)
+        n = len(ds.train) + len(ds.val)
+        print(f"{name:<10} {n:>9} {len(ds.test):>6} {card.label!s:<24} "
+              f"{', '.join(card.sensitive_attributes):<16} {ds.majority_rate:.3f}")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "datasets": _cmd_datasets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trifront`` command. Returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TrifrontError as exc:
+        print(f"trifront {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

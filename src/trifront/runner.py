@@ -1,0 +1,319 @@
+"""The ask/tell loop: the sampler proposes, the problem trains, the study stores.
+
+Only this driver talks to the storage. A study's settings (data set, model,
+metric, delta, search space, reference point) are written once into the study's
+user attributes; resuming with different settings is refused rather than mixing
+incomparable trials. ``n_trials`` is the study's *total*: running the same
+command again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from trifront import __version__
+from trifront.errors import ConfigError, StorageError, TrialFailedError
+from trifront.objectives import DIRECTIONS, reference_point
+from trifront.problem import Problem, TrialResult
+from trifront.search import make_sampler
+from trifront.space import SearchSpace
+from trifront.storage import DEFAULT_STORAGE, open_storage
+
+ATTR_KEY = "trifront"
+FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+# Used as the epsilon coordinate of the reference point when epsilon is not
+# searched directly (noise parametrisation).
+DEFAULT_EPSILON_MAX = 10.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``run_study`` needs, validated at construction.
+
+    Attributes:
+        problem: What each trial trains and measures.
+        space: The searched dimensions.
+        n_trials: The study's total number of trials (finished ones count).
+        storage: Optuna storage URL.
+        study_name: Name of the study in the storage.
+        seed: Seed of the sampler and of the per-trial training seeds.
+        sampler: Name from ``trifront.search.SAMPLERS``.
+        n_startup_trials: Quasi-random trials before the model-based proposals.
+    """
+
+    problem: Problem = field(default_factory=Problem)
+    space: SearchSpace = field(default_factory=SearchSpace.default)
+    n_trials: int = 40
+    storage: str = DEFAULT_STORAGE
+    study_name: str = "trifront"
+    seed: int = 0
+    sampler: str = "trifront"
+    n_startup_trials: int = 8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n_trials, int) or self.n_trials < 1:
+            raise ConfigError(f"`trials >= 1` must hold, but got trials={self.n_trials}.")
+        if not self.study_name or not self.study_name.strip():
+            raise ConfigError("the study name must be a non-empty string.")
+        if self.n_startup_trials < 1:
+            raise ConfigError(
+                f"`n_startup_trials >= 1` must hold, but got {self.n_startup_trials}."
+            )
+        if self.space.parametrisation != self.problem.parametrisation:
+            raise ConfigError(
+                f"the search space is parametrised by {self.space.parametrisation!r} but the "
+                f"problem by {self.problem.parametrisation!r}; they must agree."
+            )
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that define a study (must match when resuming)."""
+        return {"problem": asdict(self.problem), "space": self.space.to_dict()}
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """The training seed of a trial: distinct per trial, reproducible per study."""
+    return (study_seed * 1_000_003 + trial_number * 7919) % (2**31 - 1)
+
+
+def known_target_epsilon(params: Mapping[str, Any]) -> float:
+    """The known privacy objective of the epsilon parametrisation.
+
+    The trial solves sigma so that the accounted epsilon is at most the target
+    and within 1% of it, so the target is the objective up to that tolerance.
+    """
+    return float(params["target_epsilon"])
+
+
+def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
+    """Create the study or load it for resumption, checking its settings match.
+
+    Raises:
+        StorageError: If the storage cannot be used, or the study is missing and
+            ``create`` is False.
+        ConfigError: If an existing study was made with other settings.
+    """
+    storage = open_storage(config.storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    ds = config.problem.validate()
+    eps_max = config.space.epsilon_max or DEFAULT_EPSILON_MAX
+    ref = reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max)
+    known = {1: known_target_epsilon} if config.problem.parametrisation == "epsilon" else None
+    sampler = make_sampler(
+        config.sampler,
+        seed=config.seed,
+        reference_point=ref,
+        known_objectives=known,
+        n_startup_trials=config.n_startup_trials,
+    )
+    if config.study_name in names:
+        study = optuna.load_study(study_name=config.study_name, storage=storage, sampler=sampler)
+        stored = study.user_attrs.get(ATTR_KEY)
+        if stored is None:
+            raise ConfigError(
+                f"study {config.study_name!r} in {config.storage} was not made by trifront; "
+                "pass another --study name."
+            )
+        _check_same_settings(config, stored)
+        if [d.name for d in study.directions] != [d.name for d in DIRECTIONS]:
+            raise ConfigError(f"study {config.study_name!r} does not have trifront's directions.")
+        return study
+    if not create:
+        raise StorageError(
+            f"no study named {config.study_name!r} in {config.storage}; "
+            f"studies there: {', '.join(names) or 'none'}."
+        )
+    study = optuna.create_study(
+        storage=storage, study_name=config.study_name, directions=list(DIRECTIONS), sampler=sampler
+    )
+    study.set_user_attr(
+        ATTR_KEY,
+        {
+            **config.settings(),
+            "reference_point": list(ref),
+            "majority_rate": ds.majority_rate,
+            "seed": config.seed,
+            "sampler": config.sampler,
+            "version": __version__,
+            "objectives": ["accuracy", "epsilon", "unfairness"],
+        },
+    )
+    return study
+
+
+def _check_same_settings(config: RunConfig, stored: Mapping[str, Any]) -> None:
+    wanted = config.settings()
+    for section in ("problem", "space"):
+        have, want = stored.get(section), wanted[section]
+        if have != want:
+            diffs = _dict_diff(have or {}, want)
+            raise ConfigError(
+                f"study {config.study_name!r} was created with other {section} settings "
+                f"({diffs}); resume it with the original settings or pass a new --study name."
+            )
+
+
+def _dict_diff(have: Mapping[str, Any], want: Mapping[str, Any]) -> str:
+    keys = sorted(set(have) | set(want))
+    parts = [f"{k}: stored {have.get(k)!r}, given {want.get(k)!r}" for k in keys
+             if have.get(k) != want.get(k)]
+    return "; ".join(parts) or "differs"
+
+
+def recover_stale_trials(study: optuna.Study) -> int:
+    """Mark trials left RUNNING by a dead driver as FAIL. Returns how many."""
+    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    for t in stale:
+        study._storage.set_trial_user_attr(
+            t._trial_id, "fail_reason", "left RUNNING by an interrupted run"
+        )
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    return len(stale)
+
+
+def run_study(
+    config: RunConfig,
+    *,
+    progress: bool = True,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+) -> optuna.Study:
+    """Run (or resume) a study until it holds ``config.n_trials`` finished trials.
+
+    Args:
+        config: The study's configuration.
+        progress: Show a progress bar on stderr.
+        on_trial: Called with each finished trial.
+
+    Returns:
+        The study.
+
+    Raises:
+        KeyboardInterrupt: After marking the trial in flight FAIL ("interrupted").
+    """
+    study = open_study(config)
+    recover_stale_trials(study)
+    done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    remaining = max(0, config.n_trials - done)
+    distributions = config.space.distributions()
+    bar = tqdm(
+        total=config.n_trials,
+        initial=done,
+        desc=f"study {config.study_name}",
+        unit="trial",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for _ in range(remaining):
+            trial = study.ask(distributions)
+            frozen = _run_one(study, trial, config)
+            if frozen is not None and frozen.state == TrialState.COMPLETE and frozen.values:
+                acc, eps, gap = frozen.values
+                bar.set_postfix_str(f"acc={acc:.3f} eps={eps:.3g} gap={gap:.3f}")
+            bar.update(1)
+            if on_trial is not None and frozen is not None:
+                on_trial(frozen)
+    finally:
+        bar.close()
+    return study
+
+
+def _run_one(
+    study: optuna.Study, trial: optuna.Trial, config: RunConfig
+) -> optuna.trial.FrozenTrial | None:
+    seed = trial_seed(config.seed, trial.number)
+    trial.set_user_attr("seed", seed)
+    start = time.perf_counter()
+    try:
+        result = config.problem.evaluate(trial.params, seed=seed)
+    except KeyboardInterrupt:
+        trial.set_user_attr("fail_reason", "interrupted")
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    except (TrialFailedError, ArithmeticError, RuntimeError, ValueError) as exc:
+        # One bad trial must not end the study: record why, go on.
+        trial.set_user_attr("fail_reason", f"{exc.__class__.__name__}: {exc}")
+        trial.set_user_attr("seconds", time.perf_counter() - start)
+        return study.tell(trial, state=TrialState.FAIL)
+    store_result(trial, result)
+    trial.set_user_attr("seconds", time.perf_counter() - start)
+    values = list(result.values)
+    if not all(math.isfinite(v) for v in values):
+        trial.set_user_attr("fail_reason", f"non-finite objective values {values}")
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, values)
+
+
+def store_result(trial: optuna.Trial, result: TrialResult) -> None:
+    """Write a trial result's bookkeeping into the trial's user attributes."""
+    for key, value in result.to_dict().items():
+        if key in ("accuracy", "epsilon", "unfairness"):
+            continue
+        trial.set_user_attr(key, value)
+
+
+
+def run(
+    *,
+    dataset: str = "adult",
+    model: str = "logreg",
+    n_trials: int = 40,
+    storage: str = DEFAULT_STORAGE,
+    study_name: str | None = None,
+    seed: int = 0,
+    sampler: str = "trifront",
+    delta: float = 1e-5,
+    fairness: str = "demographic_parity",
+    sensitive: str | None = None,
+    engine: str = "fast",
+    parametrisation: str = "epsilon",
+    space: SearchSpace | None = None,
+    n_startup_trials: int = 8,
+    progress: bool = True,
+) -> optuna.Study:
+    """Run or resume a trifront study: the Python face of ``trifront run``.
+
+    Args:
+        dataset: Bundled data set name.
+        model: ``"logreg"`` or ``"mlp"``.
+        n_trials: The study's total number of trials.
+        storage: Optuna storage URL.
+        study_name: Study name (default ``"<dataset>-<model>"``).
+        seed: Seed of the sampler and training.
+        sampler: Name from ``trifront.search.SAMPLERS``.
+        delta: delta of (epsilon, delta)-DP; must be below 1/n_train.
+        fairness: Fairness gap name.
+        sensitive: Sensitive attribute (None: the card's default).
+        engine: ``"fast"`` or ``"opacus"``.
+        parametrisation: ``"epsilon"`` or ``"noise"``.
+        space: Search space (default: ``SearchSpace.default(model, parametrisation)``).
+        n_startup_trials: Quasi-random trials before model-based proposals.
+        progress: Show a progress bar.
+
+    Returns:
+        The Optuna study (directions: maximise accuracy, minimise epsilon,
+        minimise unfairness).
+    """
+    config = RunConfig(
+        problem=Problem(
+            dataset=dataset, model=model, sensitive=sensitive, fairness=fairness,
+            delta=delta, engine=engine, parametrisation=parametrisation,
+        ),
+        space=space or SearchSpace.default(model, parametrisation),
+        n_trials=n_trials,
+        storage=storage,
+        study_name=study_name or f"{dataset}-{model}",
+        seed=seed,
+        sampler=sampler,
+        n_startup_trials=n_startup_trials,
+    )
+    return run_study(config, progress=progress)

@@ -1,0 +1,182 @@
+"""The search space: its dimensions, their documented bounds, two parametrisations.
+
+The default parametrisation (``"epsilon"``) searches the *target epsilon*
+directly on a log scale; the trial then solves for the noise multiplier that
+spends exactly that budget, so the privacy objective is a known function of the
+inputs and the optimiser needs no model for it. The DPareto-style
+parametrisation (``"noise"``) searches the noise multiplier and computes epsilon.
+
+Users override bounds in a TOML config file::
+
+    [space.lr]
+    low = 0.05
+    high = 2.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+
+from trifront.errors import ConfigError, unknown_name
+
+PARAMETRISATIONS = ("epsilon", "noise")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched hyperparameter.
+
+    Attributes:
+        name: Parameter name as stored in the study.
+        low: Lower bound (inclusive).
+        high: Upper bound (inclusive).
+        log: Search on a log scale.
+        integer: Integer-valued.
+        doc: What it is, with units.
+    """
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ConfigError(
+                f"bounds of {self.name!r} must be finite, but got (low={self.low}, high={self.high})."
+            )
+        if not self.low <= self.high:
+            raise ConfigError(
+                f"`low <= high` must hold for {self.name!r}, but got "
+                f"(low={self.low}, high={self.high})."
+            )
+        if self.log and self.low <= 0:
+            raise ConfigError(
+                f"{self.name!r} is searched on a log scale, so `low > 0` must hold, "
+                f"but got low={self.low}."
+            )
+
+    def distribution(self) -> BaseDistribution:
+        """The Optuna distribution of this dimension."""
+        if self.integer:
+            return IntDistribution(int(self.low), int(self.high), log=self.log)
+        return FloatDistribution(self.low, self.high, log=self.log)
+
+
+_COMMON = (
+    Dimension("clip", 0.05, 5.0, log=True, doc="per-example gradient clipping norm C"),
+    Dimension("lr", 0.01, 10.0, log=True, doc="SGD learning rate"),
+    Dimension("batch_size", 64, 2048, log=True, integer=True,
+              doc="expected batch size (Poisson sampling rate q = batch_size / n_train)"),
+    Dimension("epochs", 1, 10, integer=True, doc="passes over the training split (steps = epochs / q)"),
+)
+_EPSILON = Dimension(
+    "target_epsilon", 0.05, 10.0, log=True,
+    doc="privacy budget epsilon of the training run at the study's delta",
+)
+_NOISE = Dimension("noise_multiplier", 0.3, 20.0, log=True, doc="noise multiplier sigma")
+_MLP = (Dimension("hidden", 8, 256, log=True, integer=True, doc="width of the MLP's hidden layer"),)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The searched dimensions and how privacy is parametrised.
+
+    Attributes:
+        dimensions: The dimensions, in a fixed order.
+        parametrisation: ``"epsilon"`` (search target epsilon, solve sigma) or
+            ``"noise"`` (search sigma, compute epsilon).
+    """
+
+    dimensions: tuple[Dimension, ...]
+    parametrisation: str = "epsilon"
+
+    def __post_init__(self) -> None:
+        if self.parametrisation not in PARAMETRISATIONS:
+            raise unknown_name("parametrisation", self.parametrisation, PARAMETRISATIONS)
+        names = [d.name for d in self.dimensions]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"search dimensions must have distinct names, but got {names}.")
+        privacy = "target_epsilon" if self.parametrisation == "epsilon" else "noise_multiplier"
+        if privacy not in names:
+            raise ConfigError(
+                f"the {self.parametrisation!r} parametrisation needs a {privacy!r} dimension."
+            )
+
+    @classmethod
+    def default(cls, model: str = "logreg", parametrisation: str = "epsilon") -> SearchSpace:
+        """The documented default space for a built-in model."""
+        privacy = _EPSILON if parametrisation == "epsilon" else _NOISE
+        extra = _MLP if model == "mlp" else ()
+        return cls((privacy, *_COMMON, *extra), parametrisation)
+
+    def __getitem__(self, name: str) -> Dimension:
+        for d in self.dimensions:
+            if d.name == name:
+                return d
+        raise unknown_name("search dimension", name, [d.name for d in self.dimensions])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Dimension names, in order."""
+        return tuple(d.name for d in self.dimensions)
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """Optuna distributions keyed by dimension name."""
+        return {d.name: d.distribution() for d in self.dimensions}
+
+    @property
+    def epsilon_max(self) -> float | None:
+        """Upper bound of the searched epsilon (None in the noise parametrisation)."""
+        if self.parametrisation != "epsilon":
+            return None
+        return self["target_epsilon"].high
+
+    def with_bounds(self, overrides: Mapping[str, Mapping[str, Any]]) -> SearchSpace:
+        """A copy with some bounds replaced.
+
+        Args:
+            overrides: ``{name: {"low": .., "high": ..}}``, as read from the
+                ``[space]`` table of a config file.
+
+        Raises:
+            ConfigError: On an unknown dimension or key, or invalid bounds.
+        """
+        dims = {d.name: d for d in self.dimensions}
+        for name, bounds in overrides.items():
+            if name not in dims:
+                raise unknown_name("search dimension", name, dims)
+            if not isinstance(bounds, Mapping):
+                raise ConfigError(
+                    f"[space.{name}] must be a table with `low` and/or `high`, but got {bounds!r}."
+                )
+            bad = set(bounds) - {"low", "high"}
+            if bad:
+                raise ConfigError(
+                    f"[space.{name}] accepts `low` and `high`, but got {sorted(bad)}."
+                )
+            try:
+                new = {k: float(v) for k, v in bounds.items()}
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"[space.{name}] bounds must be numbers, but got {dict(bounds)!r}."
+                ) from None
+            dims[name] = replace(dims[name], **new)
+        return replace(self, dimensions=tuple(dims[d.name] for d in self.dimensions))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description (stored in the study's user attributes)."""
+        return {
+            "parametrisation": self.parametrisation,
+            "dimensions": [
+                {"name": d.name, "low": d.low, "high": d.high, "log": d.log, "integer": d.integer}
+                for d in self.dimensions
+            ],
+        }
