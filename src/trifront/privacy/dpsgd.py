@@ -1,0 +1,231 @@
+"""What every DP-SGD engine shares: the training spec, the training log, the checks.
+
+An engine trains a model in place with Poisson-subsampled DP-SGD:
+
+* ``steps = round(epochs / q)`` steps with sampling rate ``q = batch_size / n``
+  (both from :func:`trifront.privacy.accounting.sampling_schedule`, so the
+  training and the accountant agree);
+* at each step every example is in the batch with probability ``q``,
+  independently (empty batches happen and still receive noise);
+* every per-example gradient of the weighted loss ``w_i * BCE(f(x_i), y_i)`` is
+  clipped to norm ``C`` (factor ``min(1, C / (||g_i|| + 1e-6))``, Opacus'
+  convention, over the whole parameter vector), summed, and Gaussian noise of
+  standard deviation ``sigma * C`` per coordinate is added to the sum;
+* the noisy sum is divided by the *expected* batch size ``q * n`` (so the noise
+  on the averaged gradient has std ``sigma * C / (q * n)``) and an SGD step is
+  taken.
+
+With ``max_grad_norm=None`` the same loop runs without clipping or noise
+(non-private training).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trifront.errors import ConfigError, DataError
+
+CLIP_EPS = 1e-6
+"""Added to per-example norms in the clip factor ``C / (||g|| + CLIP_EPS)`` (as Opacus)."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one (DP-)SGD training run.
+
+    Attributes:
+        lr: Learning rate, ``> 0``.
+        epochs: Number of epochs, ``>= 1``; the run takes ``round(epochs / q)`` steps.
+        batch_size: *Expected* batch size; the sampling rate is ``q = batch_size / n_train``.
+        max_grad_norm: Per-example clipping norm ``C > 0``; ``None`` trains without
+            privacy (no clipping, no noise).
+        noise_multiplier: ``sigma >= 0``; the noise on the clipped gradient sum has std
+            ``sigma * C``. Must be ``0.0`` when ``max_grad_norm`` is ``None``.
+        momentum: SGD momentum in ``[0, 1)``.
+
+    Raises:
+        ConfigError: If a value is out of its range (checked at construction).
+    """
+
+    lr: float
+    epochs: int
+    batch_size: int
+    max_grad_norm: float | None
+    noise_multiplier: float
+    momentum: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError(f"`lr > 0` must hold, but got lr={self.lr!r}.")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"`epochs` must be an integer >= 1, but got epochs={self.epochs!r}.")
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise ConfigError(
+                f"`batch_size` must be an integer >= 1, but got batch_size={self.batch_size!r}."
+            )
+        c = self.max_grad_norm
+        if c is not None and (not _is_number(c) or not math.isfinite(c) or c <= 0):
+            raise ConfigError(
+                "`max_grad_norm` must be None (non-private) or a finite number > 0, "
+                f"but got max_grad_norm={c!r}."
+            )
+        s = self.noise_multiplier
+        if not _is_number(s) or not math.isfinite(s) or s < 0:
+            raise ConfigError(
+                f"`noise_multiplier >= 0` must hold and be finite, but got noise_multiplier={s!r}."
+            )
+        if c is None and s != 0:
+            raise ConfigError(
+                "`noise_multiplier` must be 0.0 when max_grad_norm is None (non-private "
+                f"training), but got noise_multiplier={s!r}; set max_grad_norm to clip."
+            )
+        m = self.momentum
+        if not _is_number(m) or not 0 <= m < 1:
+            raise ConfigError(f"`0 <= momentum < 1` must hold, but got momentum={m!r}.")
+
+    @property
+    def private(self) -> bool:
+        """True when gradients are clipped (and noised): ``max_grad_norm`` is set."""
+        return self.max_grad_norm is not None
+
+
+@dataclass(frozen=True)
+class TrainLog:
+    """What happened during one training run.
+
+    Attributes:
+        engine: Engine name (``"opacus"`` or ``"fast"``).
+        n_train: Number of training examples ``n``.
+        steps: Planned number of steps ``round(epochs / q)`` (what the accountant counts).
+        steps_done: Steps actually taken (fewer only if training diverged).
+        sample_rate: Poisson sampling rate ``q``.
+        expected_batch_size: ``q * n``, the divisor of the gradient sum.
+        noise_multiplier: ``sigma``.
+        max_grad_norm: ``C``, or ``None`` for non-private training.
+        seconds: Wall-clock seconds of the training loop.
+        mean_loss: Mean over steps of the batch loss ``sum_i w_i l_i / (q n)``.
+        last_loss: Mean batch loss over the last epoch's steps (the last
+            ``ceil(1 / q)`` steps).
+        batch_size_mean: Mean realised batch size.
+        batch_size_std: Standard deviation of the realised batch sizes.
+        batch_size_min: Smallest realised batch size.
+        batch_size_max: Largest realised batch size.
+        empty_batches: Number of steps with an empty batch (noise still added).
+        diverged: True if the loss or the parameters became non-finite; training
+            stopped at the end of that epoch and the model is unusable.
+    """
+
+    engine: str
+    n_train: int
+    steps: int
+    steps_done: int
+    sample_rate: float
+    expected_batch_size: float
+    noise_multiplier: float
+    max_grad_norm: float | None
+    seconds: float
+    mean_loss: float
+    last_loss: float
+    batch_size_mean: float
+    batch_size_std: float
+    batch_size_min: int
+    batch_size_max: int
+    empty_batches: int
+    diverged: bool
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Raw output of an engine's loop, turned into a :class:`TrainLog` by ``train``.
+
+    Attributes:
+        losses: Per-step batch losses, shape ``(steps_done,)``.
+        batch_sizes: Per-step realised batch sizes, shape ``(steps_done,)``.
+        diverged: Whether a non-finite loss or parameter was seen.
+    """
+
+    losses: torch.Tensor
+    batch_sizes: torch.Tensor
+    diverged: bool
+
+
+def make_generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """Independent, seeded generators for batch sampling and for noise.
+
+    Both engines use this, so the same seed gives the same batches and the same
+    noise draws in either engine.
+
+    Args:
+        seed: Any non-negative integer.
+
+    Returns:
+        ``(sampling_generator, noise_generator)`` (CPU).
+    """
+    s_sample, s_noise = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+    g_sample = torch.Generator().manual_seed(int(s_sample) >> 1)
+    g_noise = torch.Generator().manual_seed(int(s_noise) >> 1)
+    return g_sample, g_noise
+
+
+def check_data(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Validate training data and cast it to the model's dtype.
+
+    Args:
+        X: Features, shape ``n x d``.
+        y: Labels in ``{0, 1}``, shape ``(n,)``.
+        sample_weight: Optional finite per-example loss weights, shape ``(n,)``.
+        dtype: The model's parameter dtype.
+
+    Returns:
+        ``(X, y, sample_weight)`` as contiguous tensors of ``dtype``.
+
+    Raises:
+        DataError: On a shape mismatch, an empty set, labels outside ``{0, 1}``
+            or non-finite values.
+    """
+    X = torch.as_tensor(X)
+    y = torch.as_tensor(y)
+    if X.ndim != 2 or X.shape[0] < 1:
+        raise DataError(f"X must have shape n x d with n >= 1, but got shape {tuple(X.shape)}.")
+    n = X.shape[0]
+    if y.shape != (n,):
+        raise DataError(f"y must have shape ({n},) to match X, but got shape {tuple(y.shape)}.")
+    X = X.to(dtype).contiguous()
+    y = y.to(dtype).contiguous()
+    if X.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(X))).all()):
+        raise DataError("X contains non-finite values (NaN or inf).")
+    if not bool(((y == 0) | (y == 1)).all()):
+        raise DataError("y must contain only 0 and 1.")
+    if sample_weight is not None:
+        w = torch.as_tensor(sample_weight)
+        if w.shape != (n,):
+            raise DataError(
+                f"sample_weight must have shape ({n},) to match X, but got shape {tuple(w.shape)}."
+            )
+        w = w.to(dtype).contiguous()
+        if not bool(torch.isfinite(w).all()):
+            raise DataError("sample_weight contains non-finite values (NaN or inf).")
+        sample_weight = w
+    return X, y, sample_weight
+
+
+def params_finite(model: torch.nn.Module) -> bool:
+    """True when every parameter of ``model`` is finite."""
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())

@@ -1,0 +1,232 @@
+"""The reference DP-SGD engine: Opacus' own parts, used as documented.
+
+Per-example gradients come from ``opacus.GradSampleModule``; clipping and noise
+from ``opacus.optimizers.DPOptimizer`` (``secure_mode=False``); batches from
+Opacus' Poisson sampler ``UniformWithReplacementSampler`` behind a DataLoader
+whose collate function yields correctly shaped empty batches (what
+``DPDataLoader`` builds, with the number of steps set to the whole run instead
+of one epoch). It works for any model Opacus supports; it is the yardstick the
+fast engine is tested against.
+
+Opacus is imported lazily, so ``import trifront`` stays light for workers that
+use only the fast engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.nn.functional import binary_cross_entropy_with_logits
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data._utils.collate import default_collate
+
+from trifront.privacy.dpsgd import RunRecord, TrainConfig, params_finite
+
+_OPACUS_ATTRS = ("grad_sample", "summed_grad", "_forward_counter", "_processed")
+
+
+@contextlib.contextmanager
+def _quiet_hooks() -> Iterator[None]:
+    """Silence torch's notice that Opacus' backward hooks see no input gradients.
+
+    Opacus' hooks only need the gradients w.r.t. module outputs, so the notice
+    (a UserWarning from torch, not Opacus) is expected and harmless here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Full backward hook is firing", category=UserWarning
+        )
+        yield
+
+
+def _weighted_loss_terms(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None
+) -> torch.Tensor:
+    """Per-example weighted losses ``w_i * BCE(f(x_i), y_i)``, shape ``(b,)``."""
+    terms = binary_cross_entropy_with_logits(model(x).reshape(-1), y, reduction="none")
+    return terms if w is None else terms * w
+
+
+def _strip_opacus(model: nn.Module) -> None:
+    """Remove the attributes Opacus leaves on parameters, and their gradients."""
+    for p in model.parameters():
+        for attr in _OPACUS_ATTRS:
+            if hasattr(p, attr):
+                delattr(p, attr)
+        p.grad = None
+
+
+@_quiet_hooks()
+def clipped_grad_sum(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    max_grad_norm: float,
+    sample_weight: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """Opacus' clipped per-example gradient sum on one fixed batch (no noise).
+
+    Per-example gradients of ``w_i * BCE(f(x_i), y_i)`` from ``GradSampleModule``,
+    clipped and summed by ``DPOptimizer.clip_and_accumulate``. The model is left
+    unchanged (no hooks, no gradients).
+
+    Args:
+        model: Any module Opacus supports, mapping ``b x d`` to logits ``(b,)``.
+        X: Batch features, shape ``b x d``.
+        y: Batch labels in ``{0, 1}``, shape ``(b,)``.
+        max_grad_norm: Clipping norm ``C``.
+        sample_weight: Optional per-example loss weights, shape ``(b,)``.
+
+    Returns:
+        One tensor per parameter (in ``model.parameters()`` order, each of that
+        parameter's shape): ``sum_i min(1, C / (||g_i|| + 1e-6)) g_i``.
+    """
+    from opacus import GradSampleModule
+    from opacus.optimizers import DPOptimizer
+
+    gsm = GradSampleModule(model, loss_reduction="sum")
+    try:
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = DPOptimizer(
+            torch.optim.SGD(params, lr=0.0),
+            noise_multiplier=0.0,
+            max_grad_norm=max_grad_norm,
+            expected_batch_size=1,
+            loss_reduction="sum",
+        )
+        opt.zero_grad(set_to_none=True)
+        _weighted_loss_terms(gsm, X, y.to(X.dtype), sample_weight).sum().backward()
+        opt.clip_and_accumulate()
+        out = [p.summed_grad.detach().clone().view_as(p) for p in params]  # type: ignore[attr-defined]
+    finally:
+        gsm.cleanup()
+        _strip_opacus(model)
+    return out
+
+
+def _poisson_loader(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    sample_rate: float,
+    steps: int,
+    generator: torch.Generator,
+) -> DataLoader:
+    """A DataLoader of ``steps`` Poisson batches (possibly empty) of ``(x, y, w)``."""
+    from opacus.data_loader import wrap_collate_with_empty
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    sampler = UniformWithReplacementSampler(
+        num_samples=len(X), sample_rate=sample_rate, generator=generator, steps=steps
+    )
+    collate = wrap_collate_with_empty(
+        collate_fn=default_collate,
+        sample_empty_shapes=[(0, *X.shape[1:]), (0,), (0,)],
+        dtypes=[X.dtype, y.dtype, w.dtype],
+    )
+    # The loader's own generator only seeds worker processes (none here); a
+    # private one keeps the global torch random state untouched.
+    return DataLoader(
+        TensorDataset(X, y, w),
+        batch_sampler=sampler,
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(0),
+    )
+
+
+@_quiet_hooks()
+def run(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    config: TrainConfig,
+    *,
+    sample_rate: float,
+    steps: int,
+    sampling_generator: torch.Generator,
+    noise_generator: torch.Generator,
+) -> RunRecord:
+    """Train ``model`` in place with Opacus (or plain torch when non-private).
+
+    Args:
+        model: The module to train; its own parameters are updated.
+        X: Training features, shape ``n x d``, in the model's dtype.
+        y: Labels in ``{0, 1}``, shape ``(n,)``.
+        sample_weight: Optional per-example loss weights, shape ``(n,)``.
+        config: The training spec.
+        sample_rate: Poisson rate ``q``.
+        steps: Number of steps.
+        sampling_generator: Generator of the batch masks.
+        noise_generator: Generator of the Gaussian noise.
+
+    Returns:
+        The per-step losses and batch sizes, and whether training diverged.
+    """
+    n = len(X)
+    ebs = sample_rate * n
+    w = torch.ones_like(y) if sample_weight is None else sample_weight
+    loader = _poisson_loader(
+        X, y, w, sample_rate=sample_rate, steps=steps, generator=sampling_generator
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    base = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+    per_epoch = math.ceil(1 / sample_rate)
+    losses: list[float] = []
+    sizes: list[int] = []
+    diverged = False
+
+    gsm = None
+    if config.private:
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+
+        gsm = GradSampleModule(model, loss_reduction="sum")
+        # GradSampleModule(sum) gives per-example gradients of the summed loss;
+        # DPOptimizer(mean) then divides the noisy clipped sum by q * n.
+        opt: torch.optim.Optimizer = DPOptimizer(
+            base,
+            noise_multiplier=config.noise_multiplier,
+            max_grad_norm=float(config.max_grad_norm),  # type: ignore[arg-type]
+            expected_batch_size=ebs,  # type: ignore[arg-type]
+            loss_reduction="mean",
+            generator=noise_generator,
+            secure_mode=False,
+        )
+        net: nn.Module = gsm
+    else:
+        opt = base
+        net = model
+    try:
+        for step, (xb, yb, wb) in enumerate(loader):
+            opt.zero_grad(set_to_none=True)
+            total = _weighted_loss_terms(net, xb, yb, wb).sum()
+            if config.private:
+                total.backward()
+            else:
+                (total / ebs).backward()
+            opt.step()
+            value = total.item() / ebs
+            losses.append(value)
+            sizes.append(len(xb))
+            if not math.isfinite(value) or (
+                (step + 1) % per_epoch == 0 and not params_finite(model)
+            ):
+                diverged = True
+                break
+    finally:
+        if gsm is not None:
+            gsm.cleanup()
+        _strip_opacus(model)
+    diverged = diverged or not params_finite(model)
+    return RunRecord(
+        losses=torch.tensor(losses, dtype=torch.float64),
+        batch_sizes=torch.tensor(sizes, dtype=torch.int64),
+        diverged=diverged,
+    )
