@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from trifront import __version__
+from trifront.cli_report import REPORT_COMMANDS, add_report_commands
 from trifront.errors import ConfigError, TrifrontError
 
 DEFAULT_RUN: dict[str, Any] = {
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the bundled data sets",
                    description="List the bundled data sets with their size and attributes.")
+    add_report_commands(sub)
     return parser
 
 
@@ -237,7 +239,12 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "evaluate": _cmd_evaluate, "datasets": _cmd_datasets}
+COMMANDS = {
+    "run": _cmd_run,
+    "evaluate": _cmd_evaluate,
+    "datasets": _cmd_datasets,
+    **REPORT_COMMANDS,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,10 @@
+"""Search: the trifront sampler (BoTorch MOBO on an Optuna study) and the baselines.
+
+Never imports training code; the runner passes the reference point and the
+known objectives.
+"""
+
+from trifront.search.registry import SAMPLERS, make_sampler
+from trifront.search.sampler import PROPOSAL_KIND, PROPOSAL_SECONDS, TrifrontSampler
+
+__all__ = ["PROPOSAL_KIND", "PROPOSAL_SECONDS", "SAMPLERS", "TrifrontSampler", "make_sampler"]

@@ -1,0 +1,225 @@
+"""Pareto set and hypervolume of trifront studies.
+
+Values are always given in natural units, ``n x 3`` arrays of
+(accuracy, epsilon, unfairness) in the order of ``trifront.objectives.OBJECTIVES``.
+The hypervolume is computed in maximisation form
+``(accuracy, -log10 epsilon, -unfairness)`` (see ``objectives.to_maximisation``)
+against a fixed reference point, so studies of the same problem are comparable.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import torch
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from trifront.errors import ConfigError
+from trifront.objectives import DIRECTIONS, OBJECTIVES, reference_point_max, to_maximisation
+
+with warnings.catch_warnings():
+    # botorch imports linear_operator, which applies torch.jit.script at import time;
+    # torch 2.13 deprecates it. Not ours to fix, and harmless.
+    warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", DeprecationWarning)
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+__all__ = ["hypervolume", "hypervolume_history", "pareto_front", "pareto_mask"]
+
+_DIRECTION_NAMES = {
+    "maximize": StudyDirection.MAXIMIZE,
+    "maximise": StudyDirection.MAXIMIZE,
+    "max": StudyDirection.MAXIMIZE,
+    "minimize": StudyDirection.MINIMIZE,
+    "minimise": StudyDirection.MINIMIZE,
+    "min": StudyDirection.MINIMIZE,
+}
+
+
+def _direction(direction: str | StudyDirection) -> StudyDirection:
+    if isinstance(direction, StudyDirection):
+        if direction == StudyDirection.NOT_SET:
+            raise ConfigError("a direction must be set, but got StudyDirection.NOT_SET.")
+        return direction
+    try:
+        return _DIRECTION_NAMES[direction.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"unknown direction {direction!r}; accepted: maximize, minimize."
+        ) from None
+
+
+def pareto_mask(
+    values: np.ndarray,
+    directions: Sequence[str | StudyDirection] = DIRECTIONS,
+) -> np.ndarray:
+    """Which rows are not dominated by any other row.
+
+    Row ``a`` dominates row ``b`` when ``a`` is at least as good in every
+    objective and strictly better in one. Identical rows do not dominate each
+    other, so duplicates on the front are all kept. Rows with a NaN are never on
+    the front and never dominate anything.
+
+    Args:
+        values: ``n x m`` array of objective values.
+        directions: ``m`` directions ("maximize"/"minimize" or StudyDirection).
+
+    Returns:
+        Boolean array of shape ``n``; True for rows on the Pareto front.
+
+    Raises:
+        ConfigError: If the number of directions does not match ``m``.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2:
+        raise ConfigError(f"`values` must be a 2-D array (n x m), but got shape {v.shape}.")
+    if len(directions) != v.shape[1]:
+        raise ConfigError(
+            f"the number of directions must match the number of objectives. Got "
+            f"{len(directions)} directions, but values have {v.shape[1]} columns."
+        )
+    sign = np.array([1.0 if _direction(d) == StudyDirection.MAXIMIZE else -1.0 for d in directions])
+    y = v * sign  # maximisation form
+    valid = ~np.isnan(y).any(axis=1)
+    mask = np.zeros(len(y), dtype=bool)
+    yv = y[valid]
+    if len(yv) == 0:
+        return mask
+    # dominated[i] = exists j with y_j >= y_i everywhere and y_j > y_i somewhere.
+    ge = (yv[:, None, :] >= yv[None, :, :]).all(axis=-1)  # ge[j, i]: j >= i
+    gt = (yv[:, None, :] > yv[None, :, :]).any(axis=-1)
+    dominated = (ge & gt).any(axis=0)
+    mask[np.flatnonzero(valid)] = ~dominated
+    return mask
+
+
+def _hv_max_form(y: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume of maximisation-form points ``y`` (``n x 3``) above ``ref`` (``3``)."""
+    y = y[~np.isnan(y).any(axis=1)]
+    y = y[(y > ref).all(axis=1)]
+    if len(y) == 0:
+        return 0.0
+    y = y[pareto_mask(y, ("maximize",) * y.shape[1])]
+    hv = Hypervolume(ref_point=torch.as_tensor(ref, dtype=torch.double))
+    return float(hv.compute(torch.as_tensor(y, dtype=torch.double)))
+
+
+def hypervolume(values: np.ndarray, *, reference_point: Sequence[float]) -> float:
+    """Hypervolume dominated by ``values`` and bounded by the reference point.
+
+    Both are in natural units and mapped with ``objectives.to_maximisation``, so
+    the volume is measured in (accuracy) x (decades of epsilon) x (unfairness).
+    Points not strictly better than the reference point in every objective, and
+    rows with a NaN, contribute nothing.
+
+    Args:
+        values: ``n x 3`` array of (accuracy, epsilon, unfairness).
+        reference_point: (accuracy, epsilon, unfairness) of the reference point,
+            e.g. from ``objectives.reference_point``.
+
+    Returns:
+        The hypervolume (0.0 when no point beats the reference point).
+    """
+    v = np.asarray(values, dtype=float).reshape(-1, len(OBJECTIVES))
+    if len(reference_point) != len(OBJECTIVES):
+        raise ConfigError(
+            f"the length of the reference point must match the number of objectives. "
+            f"Got {len(reference_point)} elements, but expected {len(OBJECTIVES)}."
+        )
+    ref = reference_point_max(reference_point)
+    finite = ~np.isnan(v).any(axis=1)
+    y = np.full_like(v, np.nan)
+    y[finite] = to_maximisation(v[finite])
+    return _hv_max_form(y, ref)
+
+
+def hypervolume_history(
+    values_in_trial_order: np.ndarray, *, reference_point: Sequence[float]
+) -> np.ndarray:
+    """Hypervolume after each trial, in trial order.
+
+    Args:
+        values_in_trial_order: ``n x 3`` array of (accuracy, epsilon, unfairness);
+            failed or unfinished trials are rows of NaN and keep the previous value.
+        reference_point: (accuracy, epsilon, unfairness) of the reference point.
+
+    Returns:
+        Array of shape ``n``: the hypervolume of trials ``0..i`` at position ``i``.
+        It is non-decreasing.
+    """
+    v = np.asarray(values_in_trial_order, dtype=float).reshape(-1, len(OBJECTIVES))
+    ref = reference_point_max(reference_point)
+    finite = ~np.isnan(v).any(axis=1)
+    y = np.full_like(v, np.nan)
+    y[finite] = to_maximisation(v[finite])
+    out = np.zeros(len(v))
+    current = 0.0
+    front = np.empty((0, len(OBJECTIVES)))
+    for i, row in enumerate(y):
+        # Only a new point that beats the reference point and is not dominated by
+        # the current front can change the hypervolume; skip the recomputation otherwise.
+        if finite[i] and (row > ref).all():
+            dominated = ((front >= row).all(axis=1) & (front > row).any(axis=1)).any()
+            duplicate = (front == row).all(axis=1).any()
+            if not dominated and not duplicate:
+                front = np.vstack([front, row])
+                front = front[pareto_mask(front, ("maximize",) * len(OBJECTIVES))]
+                current = _hv_max_form(front, ref)
+        out[i] = current
+    return out
+
+
+def _flatten(prefix: str, obj: Mapping[str, Any], out: dict[str, Any]) -> None:
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            _flatten(f"{name}.", value, out)
+        else:
+            out[name] = value
+
+
+def pareto_front(study: optuna.Study) -> pd.DataFrame:
+    """The completed trials of ``study`` on its Pareto front.
+
+    Args:
+        study: A study with the three trifront objectives.
+
+    Returns:
+        One row per front trial, sorted by epsilon (then trial number), with
+        columns ``trial``, ``accuracy``, ``epsilon``, ``unfairness``, then
+        ``params_<name>`` for each parameter and ``user_attrs_<name>`` for each
+        user attribute (nested dicts flattened as ``user_attrs_<a>.<b>``), as in
+        ``optuna.Study.trials_dataframe``. The prefixes keep a searched
+        parameter named ``epsilon`` (the target) apart from the achieved epsilon.
+    """
+    if len(study.directions) != len(OBJECTIVES):
+        raise ConfigError(
+            f"a trifront study has {len(OBJECTIVES)} objectives, but study "
+            f"{study.study_name!r} has {len(study.directions)}."
+        )
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values is not None
+    ]
+    columns = ["trial", *OBJECTIVES]
+    if not trials:
+        return pd.DataFrame(columns=columns)
+    values = np.array([t.values for t in trials], dtype=float)
+    mask = pareto_mask(values, study.directions)
+    rows = []
+    for t, on_front in zip(trials, mask, strict=True):
+        if not on_front:
+            continue
+        row: dict[str, Any] = {"trial": t.number}
+        row.update(dict(zip(OBJECTIVES, t.values, strict=True)))
+        _flatten("params_", t.params, row)
+        _flatten("user_attrs_", t.user_attrs, row)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame.sort_values(["epsilon", "trial"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,275 @@
+"""Which configuration to deploy under limits on epsilon and on the fairness gap.
+
+The recommendation is the configuration of the validation Pareto front whose
+*test re-evaluation* (mean over the seeds, see ``analysis.reevaluate``) has the
+best accuracy while its epsilon is at most ``max_epsilon`` and its mean test
+unfairness at most ``max_unfairness``. Epsilon is a property of the training
+run (sigma, q, steps), the same for every seed. Ties go to the smaller epsilon,
+then the smaller gap.
+
+When nothing qualifies, the result says so and lists the nearest options:
+the configurations with the smallest relative violation of the limits.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from trifront.analysis.reevaluate import (
+    DEFAULT_SEEDS,
+    front_trials,
+    reevaluate,
+    study_problem,
+    study_settings,
+)
+from trifront.analysis.tradeoffs import Limits, best_under
+from trifront.errors import ConfigError
+from trifront.problem import Problem
+
+__all__ = ["Option", "Recommendation", "check_limits", "evaluate_command", "recommend"]
+
+N_NEAREST = 3
+
+
+def check_limits(*, max_epsilon: float, max_unfairness: float) -> Limits:
+    """Validate the limits of a recommendation.
+
+    Raises:
+        ConfigError: If ``max_epsilon <= 0``, ``max_unfairness < 0`` or either is NaN.
+    """
+    if not isinstance(max_epsilon, int | float) or math.isnan(max_epsilon) or max_epsilon <= 0:
+        raise ConfigError(
+            f"`max_epsilon > 0` must hold (a number or 'inf'), but got max_epsilon={max_epsilon}."
+        )
+    if (not isinstance(max_unfairness, int | float) or math.isnan(max_unfairness)
+            or max_unfairness < 0):
+        raise ConfigError(
+            f"`max_unfairness >= 0` must hold (a number or 'inf'), but got "
+            f"max_unfairness={max_unfairness}."
+        )
+    return Limits(float(max_epsilon), float(max_unfairness))
+
+
+def evaluate_command(
+    problem: Problem, params: Mapping[str, Any], *, seed: int, split: str = "test"
+) -> str:
+    """The ``trifront evaluate`` command line that retrains a configuration.
+
+    Floats are written with ``repr`` so the command reproduces the exact values.
+    """
+    args = ["trifront", "evaluate", "--dataset", problem.dataset, "--model", problem.model]
+    if "target_epsilon" in params:
+        args += ["--epsilon", repr(float(params["target_epsilon"]))]
+    if "noise_multiplier" in params:
+        args += ["--noise-multiplier", repr(float(params["noise_multiplier"]))]
+    args += ["--clip", repr(float(params["clip"])), "--lr", repr(float(params["lr"])),
+             "--batch-size", str(int(params["batch_size"])), "--epochs", str(int(params["epochs"]))]
+    if "hidden" in params:
+        args += ["--hidden", str(int(params["hidden"]))]
+    args += ["--delta", repr(float(problem.delta)), "--engine", problem.engine,
+             "--fairness", problem.fairness]
+    if problem.sensitive is not None:
+        args += ["--sensitive", problem.sensitive]
+    defaults = Problem(dataset=problem.dataset)
+    if problem.accountant != defaults.accountant:
+        args += ["--accountant", problem.accountant]
+    if problem.data_seed != defaults.data_seed:
+        args += ["--data-seed", str(problem.data_seed)]
+    args += ["--seed", str(int(seed)), "--split", split]
+    return shlex.join(args)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One re-evaluated configuration, as shown to a decision-maker.
+
+    Attributes:
+        trial: Trial number in the study.
+        params: Searched values.
+        epsilon: Epsilon of one training run at ``delta``.
+        delta: The study's delta.
+        test_accuracy: Mean test accuracy over ``seeds``.
+        test_accuracy_std: Sample std of the test accuracy (NaN for one seed).
+        test_unfairness: Mean test fairness gap over ``seeds``.
+        test_unfairness_std: Sample std of the test gap (NaN for one seed).
+        val_accuracy: Validation accuracy seen by the search (one seed).
+        val_unfairness: Validation gap seen by the search (one seed).
+        seeds: Training seeds of the re-evaluation.
+        command: ``trifront evaluate`` command retraining it with the first seed.
+    """
+
+    trial: int
+    params: dict[str, Any]
+    epsilon: float
+    delta: float
+    test_accuracy: float
+    test_accuracy_std: float
+    test_unfairness: float
+    test_unfairness_std: float
+    val_accuracy: float
+    val_unfairness: float
+    seeds: list[int]
+    command: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN std becomes None)."""
+        out = dict(self.__dict__)
+        for key, value in out.items():
+            if isinstance(value, float) and math.isnan(value):
+                out[key] = None
+        return out
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The answer of ``recommend``.
+
+    Attributes:
+        limits: The limits asked for.
+        fairness_metric: The gap the limits apply to.
+        choice: The recommended configuration, or None when none qualifies.
+        nearest: When none qualifies, the closest options (smallest relative
+            violation of the limits); otherwise empty.
+        n_candidates: Configurations re-evaluated.
+        constant_accuracy: Accuracy of the constant majority-class predictor.
+    """
+
+    limits: Limits
+    fairness_metric: str
+    choice: Option | None
+    nearest: list[Option] = field(default_factory=list)
+    n_candidates: int = 0
+    constant_accuracy: float = math.nan
+
+    @property
+    def trivial(self) -> bool:
+        """Whether the choice is no better than the constant predictor (+0.5 points)."""
+        return self.choice is not None and math.isfinite(self.constant_accuracy) and (
+            self.choice.test_accuracy <= self.constant_accuracy + 0.005)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: the choice's fields at the top level, ``recommendation`` too."""
+        choice = self.choice.to_dict() if self.choice else None
+        out: dict[str, Any] = {
+            "max_epsilon": _finite_or_none(self.limits.max_epsilon),
+            "max_unfairness": _finite_or_none(self.limits.max_unfairness),
+            "fairness_metric": self.fairness_metric,
+            "qualifies": choice is not None,
+            "recommendation": choice,
+            "nearest": [o.to_dict() for o in self.nearest],
+            "n_candidates": self.n_candidates,
+            "constant_accuracy": _finite_or_none(self.constant_accuracy),
+            "no_better_than_constant": self.trivial,
+        }
+        if choice:
+            out.update(choice)
+        return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _option(row: pd.Series, problem: Problem) -> Option:
+    return Option(
+        trial=int(row["trial"]),
+        params=dict(row["params"]),
+        epsilon=float(row["epsilon"]),
+        delta=float(problem.delta),
+        test_accuracy=float(row["test_accuracy"]),
+        test_accuracy_std=float(row["test_accuracy_std"]),
+        test_unfairness=float(row["test_unfairness"]),
+        test_unfairness_std=float(row["test_unfairness_std"]),
+        val_accuracy=float(row["val_accuracy"]),
+        val_unfairness=float(row["val_unfairness"]),
+        seeds=[int(s) for s in row["seeds"]],
+        command=evaluate_command(problem, row["params"], seed=int(row["seeds"][0])),
+    )
+
+
+def _violation(row: pd.Series, limits: Limits) -> float:
+    eps_over = max(0.0, row["epsilon"] / limits.max_epsilon - 1.0)
+    scale = max(limits.max_unfairness, 0.01)
+    gap_over = max(0.0, (row["test_unfairness"] - limits.max_unfairness) / scale)
+    return eps_over + gap_over
+
+
+def choose(
+    points: pd.DataFrame, limits: Limits, problem: Problem, *,
+    constant_accuracy: float = math.nan,
+) -> Recommendation:
+    """Pick the recommendation from re-evaluated points (no training).
+
+    Args:
+        points: Output of ``reevaluate``.
+        limits: The limits.
+        problem: The study's problem (for delta, metric and the command).
+        constant_accuracy: Accuracy of the constant predictor (for the warning).
+    """
+    c = constant_accuracy
+    best = best_under(points, limits)
+    if best is not None:
+        return Recommendation(limits, problem.fairness, _option(best, problem),
+                              n_candidates=len(points), constant_accuracy=c)
+    usable = points.dropna(subset=["test_accuracy", "test_unfairness"])
+    if usable.empty:
+        return Recommendation(limits, problem.fairness, None, n_candidates=len(points),
+                              constant_accuracy=c)
+    ranked = usable.assign(_v=[_violation(r, limits) for _, r in usable.iterrows()])
+    ranked = ranked.sort_values(["_v", "test_accuracy"], ascending=[True, False])
+    nearest = [_option(r, problem) for _, r in ranked.head(N_NEAREST).iterrows()]
+    return Recommendation(limits, problem.fairness, None, nearest, n_candidates=len(points),
+                          constant_accuracy=c)
+
+
+def recommend(
+    study: optuna.Study,
+    *,
+    max_epsilon: float,
+    max_unfairness: float,
+    n_seeds: int = DEFAULT_SEEDS,
+    progress: bool = True,
+) -> Recommendation:
+    """The best test-accuracy configuration meeting both limits.
+
+    Only front configurations that can meet the epsilon limit are re-evaluated
+    (epsilon is known without training); if none qualifies after that, the
+    ``N_NEAREST`` front configurations with the smallest epsilon above the
+    limit are re-evaluated too, to offer the nearest options. Re-evaluations
+    are cached in the study and shared with ``trifront report``.
+
+    Args:
+        study: A trifront study.
+        max_epsilon: Largest acceptable epsilon (at the study's delta); inf: none.
+        max_unfairness: Largest acceptable mean test gap; inf: none.
+        n_seeds: Seeds of the test re-evaluation.
+        progress: Show a progress bar on stderr.
+
+    Raises:
+        ConfigError: On invalid limits or seeds.
+    """
+    limits = check_limits(max_epsilon=max_epsilon, max_unfairness=max_unfairness)
+    problem = study_problem(study)
+    front = front_trials(study)
+    within = [t.number for t in front if t.values[1] <= limits.max_epsilon]
+    points = reevaluate(study, trials=within, n_seeds=n_seeds, progress=progress,
+                        problem=problem)
+    constant = float(study_settings(study).get("majority_rate", math.nan))
+    result = choose(points, limits, problem, constant_accuracy=constant)
+    if result.choice is not None:
+        return result
+    above = sorted((t for t in front if t.values[1] > limits.max_epsilon),
+                   key=lambda t: (t.values[1], t.number))[:N_NEAREST]
+    if above:
+        extra = reevaluate(study, trials=[t.number for t in above], n_seeds=n_seeds,
+                           progress=progress, problem=problem)
+        points = pd.concat([points, extra], ignore_index=True) if len(points) else extra
+        result = choose(points, limits, problem, constant_accuracy=constant)
+    return result

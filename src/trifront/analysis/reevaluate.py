@@ -1,0 +1,300 @@
+"""Test-set re-evaluation: retrain chosen configurations with several seeds, score on test.
+
+The search only ever sees the validation split. The report and ``recommend``
+retrain each chosen configuration with ``R`` seeds and score it on the
+untouched test split. Seeds are deterministic and documented: the ``r``-th
+re-evaluation of trial ``n`` uses seed ``base + r`` where ``base`` is the
+trial's own training seed (``user_attrs["seed"]``, which the runner sets to
+``trial_seed(study_seed, n)``). So ``r = 0`` retrains the very model the search
+measured, and::
+
+    trifront evaluate ... --seed <base + r> --split test
+
+reproduces any single number (``recommend`` prints that command).
+
+Results are cached in the study itself, as study user attributes named
+``test_eval:<trial number>`` (``test_eval:nonprivate`` for the non-private
+reference), so a second report or ``recommend`` does not retrain. Each holds
+the configuration and one record per seed; asking for more seeds only trains
+the missing ones.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from trifront.analysis.pareto import pareto_mask
+from trifront.errors import ConfigError, StorageError, TrialFailedError
+from trifront.problem import Problem
+from trifront.runner import ATTR_KEY, trial_seed
+
+__all__ = [
+    "CACHE_PREFIX",
+    "DEFAULT_SEEDS",
+    "NONPRIVATE_KEY",
+    "cached_runs",
+    "front_trials",
+    "nonprivate_reference",
+    "reevaluate",
+    "reevaluation_seeds",
+    "study_problem",
+    "study_settings",
+]
+
+DEFAULT_SEEDS = 5
+CACHE_PREFIX = "test_eval:"
+NONPRIVATE_KEY = f"{CACHE_PREFIX}nonprivate"
+
+
+def study_settings(study: optuna.Study) -> dict[str, Any]:
+    """The trifront settings stored in a study (``user_attrs["trifront"]``).
+
+    Raises:
+        StorageError: If the study was not made by trifront.
+    """
+    stored = study.user_attrs.get(ATTR_KEY)
+    if not isinstance(stored, Mapping) or "problem" not in stored:
+        raise StorageError(
+            f"study {study.study_name!r} was not made by trifront (no {ATTR_KEY!r} settings); "
+            "pass a study written by `trifront run`."
+        )
+    return dict(stored)
+
+
+def study_problem(study: optuna.Study) -> Problem:
+    """The ``Problem`` a trifront study optimised, rebuilt from its settings."""
+    return Problem(**study_settings(study)["problem"])
+
+
+def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials on the validation Pareto front, in trial order."""
+    trials = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values is not None and all(math.isfinite(v) for v in t.values)
+    ]
+    if not trials:
+        return []
+    mask = pareto_mask(np.array([t.values for t in trials], dtype=float))
+    return [t for t, keep in zip(trials, mask, strict=True) if keep]
+
+
+def reevaluation_seeds(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, n_seeds: int
+) -> list[int]:
+    """The seeds of a trial's test re-evaluation: ``base + r`` for ``r < n_seeds``.
+
+    ``base`` is the trial's training seed (``user_attrs["seed"]``), or
+    ``trial_seed(study seed, trial number)`` when the attribute is missing.
+    """
+    base = trial.user_attrs.get("seed")
+    if base is None:
+        base = trial_seed(int(study_settings(study).get("seed", 0)), trial.number)
+    return [int(base) + r for r in range(n_seeds)]
+
+
+def cached_runs(study: optuna.Study, key: str, params: Mapping[str, Any]) -> dict[int, dict]:
+    """Cached per-seed test runs under ``key`` if they were made with ``params``."""
+    entry = study.user_attrs.get(key)
+    if not isinstance(entry, Mapping) or dict(entry.get("params", {})) != dict(params):
+        return {}
+    return {int(r["seed"]): dict(r) for r in entry.get("runs", [])}
+
+
+def _store_runs(
+    study: optuna.Study, key: str, params: Mapping[str, Any], runs: Mapping[int, dict],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    entry = {"params": dict(params), "runs": [runs[s] for s in sorted(runs)], **(extra or {})}
+    study.set_user_attr(key, entry)
+
+
+def _train_runs(
+    problem: Problem, params: Mapping[str, Any], seeds: Iterable[int], bar: tqdm
+) -> dict[int, dict]:
+    runs: dict[int, dict] = {}
+    for seed in seeds:
+        try:
+            r = problem.evaluate(params, seed=seed, split="test")
+            runs[seed] = {
+                "seed": seed, "accuracy": r.accuracy, "unfairness": r.unfairness,
+                "epsilon": r.epsilon, "train_seconds": r.train_seconds,
+            }
+        except (TrialFailedError, ArithmeticError, RuntimeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            runs[seed] = {"seed": seed, "failed": f"{exc.__class__.__name__}: {exc}"}
+        bar.update(1)
+    return runs
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    params: dict[str, Any]
+    seeds: list[int]
+    have: dict[int, dict]
+
+    @property
+    def missing(self) -> list[int]:
+        return [s for s in self.seeds if s not in self.have]
+
+
+def _run_jobs(
+    study: optuna.Study, problem: Problem, jobs: Sequence[_Job], *, progress: bool,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    todo = sum(len(j.missing) for j in jobs)
+    with tqdm(
+        total=todo, desc=f"test re-evaluation of {study.study_name}", unit="run",
+        file=sys.stderr, disable=not progress or todo == 0, dynamic_ncols=True,
+    ) as bar:
+        for job in jobs:
+            if not job.missing:
+                continue
+            new = _train_runs(problem, job.params, job.missing, bar)
+            job.have.update(new)
+            # Written after each configuration, so an interrupted report keeps its work.
+            _store_runs(study, job.key, job.params, job.have, (extra or {}).get(job.key))
+
+
+def _summarise(runs: Sequence[dict]) -> dict[str, Any]:
+    ok = [r for r in runs if "failed" not in r]
+    acc = np.array([r["accuracy"] for r in ok], dtype=float)
+    gap = np.array([r["unfairness"] for r in ok], dtype=float)
+
+    def std(a: np.ndarray) -> float:
+        return float(a.std(ddof=1)) if len(a) >= 2 else math.nan
+
+    return {
+        "test_accuracy": float(acc.mean()) if len(acc) else math.nan,
+        "test_accuracy_std": std(acc),
+        "test_unfairness": float(gap.mean()) if len(gap) else math.nan,
+        "test_unfairness_std": std(gap),
+        "seeds": [int(r["seed"]) for r in runs],
+        "n_failed": len(runs) - len(ok),
+    }
+
+
+def reevaluate(
+    study: optuna.Study,
+    *,
+    trials: Sequence[int] | None = None,
+    n_seeds: int = DEFAULT_SEEDS,
+    progress: bool = True,
+    problem: Problem | None = None,
+) -> pd.DataFrame:
+    """Retrain configurations with ``n_seeds`` seeds and score them on the test split.
+
+    Cached runs are reused; only missing seeds are trained, and new runs are
+    written back to the study (``test_eval:<trial>`` study user attributes).
+
+    Args:
+        study: A trifront study.
+        trials: Trial numbers to re-evaluate (default: the validation Pareto front).
+        n_seeds: Seeds per configuration (``R``); see ``reevaluation_seeds``.
+        progress: Show a progress bar on stderr.
+        problem: The problem to train (default: rebuilt from the study settings).
+
+    Returns:
+        One row per configuration, sorted by epsilon: ``trial``, ``epsilon``
+        (of the training run, at the study's delta; the same for every seed),
+        ``val_accuracy``, ``val_unfairness``, ``test_accuracy``,
+        ``test_accuracy_std``, ``test_unfairness``, ``test_unfairness_std``
+        (mean and sample std over the seeds; std is NaN for one seed),
+        ``seeds``, ``n_failed``, ``on_test_front`` (still Pareto-optimal among
+        these configurations with test means), ``params`` (dict) and one column
+        per searched parameter.
+
+    Raises:
+        ConfigError: If ``n_seeds < 1`` or a trial number is not a completed trial.
+    """
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ConfigError(f"`seeds >= 1` must hold, but got seeds={n_seeds}.")
+    problem = problem or study_problem(study)
+    if trials is None:
+        chosen = front_trials(study)
+    else:
+        by_number = {
+            t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        }
+        bad = [n for n in trials if n not in by_number]
+        if bad:
+            raise ConfigError(
+                f"trials {bad} are not completed trials of study {study.study_name!r}."
+            )
+        chosen = [by_number[n] for n in trials]
+    jobs = []
+    for t in chosen:
+        key = f"{CACHE_PREFIX}{t.number}"
+        jobs.append(_Job(key, dict(t.params), reevaluation_seeds(study, t, n_seeds),
+                         cached_runs(study, key, t.params)))
+    _run_jobs(study, problem, jobs, progress=progress)
+
+    rows = []
+    for t, job in zip(chosen, jobs, strict=True):
+        row: dict[str, Any] = {
+            "trial": t.number,
+            "epsilon": float(t.values[1]),
+            "val_accuracy": float(t.values[0]),
+            "val_unfairness": float(t.values[2]),
+        }
+        row.update(_summarise([job.have[s] for s in job.seeds]))
+        row["params"] = dict(t.params)
+        row.update(t.params)
+        rows.append(row)
+    columns = ["trial", "epsilon", "val_accuracy", "val_unfairness", "test_accuracy",
+               "test_accuracy_std", "test_unfairness", "test_unfairness_std", "seeds",
+               "n_failed", "on_test_front", "params"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows)
+    values = frame[["test_accuracy", "epsilon", "test_unfairness"]].to_numpy(dtype=float)
+    frame["on_test_front"] = pareto_mask(values)
+    rest = [c for c in frame.columns if c not in columns]
+    return frame[columns + rest].sort_values(["epsilon", "trial"]).reset_index(drop=True)
+
+
+def nonprivate_reference(
+    study: optuna.Study,
+    *,
+    n_seeds: int = DEFAULT_SEEDS,
+    progress: bool = True,
+    problem: Problem | None = None,
+) -> dict[str, Any] | None:
+    """The non-private reference model on the test split, mean over ``n_seeds`` seeds.
+
+    The configuration is that of the completed trial with the best validation
+    accuracy, trained with ``target_epsilon = inf`` (no clipping, no noise).
+    Its seeds are ``reevaluation_seeds`` of that trial. Only available in the
+    epsilon parametrisation.
+
+    Returns:
+        ``{"trial", "params", "test_accuracy", "test_accuracy_std",
+        "test_unfairness", "test_unfairness_std", "seeds", "n_failed"}``, or
+        None when the study has no completed trial or is noise-parametrised.
+    """
+    problem = problem or study_problem(study)
+    if problem.parametrisation != "epsilon":
+        return None
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values is not None]
+    if not done:
+        return None
+    best = max(done, key=lambda t: (t.values[0], -t.number))
+    params = {**best.params, "target_epsilon": math.inf}
+    job = _Job(NONPRIVATE_KEY, params, reevaluation_seeds(study, best, n_seeds),
+               cached_runs(study, NONPRIVATE_KEY, params))
+    _run_jobs(study, problem, [job], progress=progress,
+              extra={NONPRIVATE_KEY: {"trial": best.number}})
+    return {"trial": best.number, "params": params,
+            **_summarise([job.have[s] for s in job.seeds])}

@@ -1,0 +1,237 @@
+"""The decision-maker's report of one study: ``index.html``, CSVs, PNGs and ``summary.md``.
+
+``write_report`` gathers the analysis (Pareto set, hypervolume history, test
+re-evaluation, trade-off curves, importances, privacy caveats) and writes:
+
+* ``index.html``: self-contained (plotly inlined once), no network request;
+* ``trials.csv``, ``front.csv`` (the front with its test re-evaluation columns);
+* ``projections.png``, ``hypervolume.png``, ``reevaluation.png``,
+  ``tradeoffs.png`` (when matplotlib is installed);
+* ``summary.md``: the trade-offs in numbers and what epsilon does not cover;
+* ``report.json``: the same facts for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from trifront.analysis.frames import trials_frame
+from trifront.analysis.importance import objective_importances
+from trifront.analysis.pareto import hypervolume_history, pareto_mask
+from trifront.analysis.reevaluate import (
+    DEFAULT_SEEDS,
+    nonprivate_reference,
+    reevaluate,
+    study_problem,
+    study_settings,
+)
+from trifront.analysis.tradeoffs import price_of_fairness, price_of_privacy
+from trifront.analysis.tuning import tuning_privacy as compose_tuning
+from trifront.objectives import OBJECTIVES
+from trifront.report.figures import (
+    hypervolume_figure,
+    importance_figure,
+    projections_figure,
+    reevaluation_figure,
+    tradeoff_figure,
+)
+from trifront.report.front import front_figure, units_caption
+from trifront.report.html import Section, render_page, table_html
+from trifront.report.static import PNG_HINT, write_pngs
+from trifront.report.summary import ReportFacts, epsilon_caveats, summary_lines, summary_markdown
+
+__all__ = ["write_report"]
+
+_TABLE_COLS = ["trial", "epsilon", "val_accuracy", "test_accuracy", "test_accuracy_std",
+               "val_unfairness", "test_unfairness", "test_unfairness_std", "on_test_front"]
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    return obj
+
+
+def write_report(
+    study: optuna.Study,
+    out_dir: str | Path,
+    *,
+    n_seeds: int = DEFAULT_SEEDS,
+    reevaluate_test: bool = True,
+    tuning_privacy: bool = False,
+    png: bool = True,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Write the full report of a trifront study.
+
+    Args:
+        study: A trifront study (made by ``trifront run``).
+        out_dir: Output directory (created if missing).
+        n_seeds: Seeds per configuration in the test re-evaluation (``R``).
+        reevaluate_test: Retrain the Pareto set on the test split (cached in the
+            study); False reports validation values only and trains nothing.
+        tuning_privacy: Add the composed privacy cost of the whole study.
+        png: Also write PNG figures (needs matplotlib).
+        progress: Show the re-evaluation progress bar on stderr.
+
+    Returns:
+        The written paths keyed by file name.
+
+    Raises:
+        StorageError: If the study was not made by trifront.
+        ConfigError: If ``n_seeds < 1``.
+    """
+    settings = study_settings(study)
+    problem = study_problem(study)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    frame = trials_frame(study)
+    complete = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
+    values = complete[list(OBJECTIVES)].to_numpy(dtype=float)
+    mask = pareto_mask(values) if len(complete) else np.zeros(0, dtype=bool)
+    ref = settings.get("reference_point")
+    all_values = frame[list(OBJECTIVES)].to_numpy(dtype=float)
+    hv = (hypervolume_history(all_values, reference_point=ref) if ref and len(frame)
+          else np.zeros(len(frame)))
+    params = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
+
+    points: pd.DataFrame | None = None
+    nonprivate = None
+    if reevaluate_test and len(complete):
+        points = reevaluate(study, n_seeds=n_seeds, progress=progress, problem=problem)
+        nonprivate = nonprivate_reference(study, n_seeds=n_seeds, progress=progress,
+                                          problem=problem)
+    constant = float(settings.get("majority_rate", math.nan))
+    front_val = complete[mask].sort_values("epsilon").reset_index(drop=True)
+    facts = ReportFacts(
+        study_name=study.study_name, settings=settings, n_complete=len(complete),
+        n_failed=int((frame["state"] == "FAIL").sum()) if len(frame) else 0,
+        front_size=int(mask.sum()), points=points if points is not None else front_val,
+        tested=points is not None, n_seeds=n_seeds, nonprivate=nonprivate,
+        constant_accuracy=constant,
+    )
+    acc_col, gap_col = facts.accuracy_col, facts.unfairness_col
+    privacy_curve = price_of_privacy(facts.points, accuracy=acc_col, unfairness=gap_col)
+    fairness_curve = price_of_fairness(facts.points, accuracy=acc_col, unfairness=gap_col)
+    references = {"constant predictor": constant}
+    if nonprivate is not None:
+        references = {"non-private": float(nonprivate["test_accuracy"]), **references}
+    importances, importance_note = objective_importances(study)
+    tuning = compose_tuning(study) if tuning_privacy else None
+
+    # ---- files
+    paths: dict[str, Path] = {"trials.csv": out / "trials.csv", "front.csv": out / "front.csv"}
+    frame.to_csv(paths["trials.csv"], index=False)
+    front_out = front_val
+    if points is not None and len(points):
+        test_cols = points[["trial", "test_accuracy", "test_accuracy_std", "test_unfairness",
+                            "test_unfairness_std", "on_test_front"]].assign(
+            test_seeds=[" ".join(map(str, s)) for s in points["seeds"]])
+        front_out = front_val.merge(test_cols, on="trial", how="left")
+    front_out.to_csv(paths["front.csv"], index=False)
+    lines = summary_lines(facts)
+    caveats = epsilon_caveats(delta=problem.delta, n_trials=len(frame), tuning=tuning,
+                              tuning_asked=tuning_privacy)
+    title = f"trifront report: {study.study_name}"
+    paths["summary.md"] = out / "summary.md"
+    paths["summary.md"].write_text(summary_markdown(title, lines, caveats), encoding="utf-8")
+    report_json = {
+        "study": study.study_name, "settings": settings, "n_seeds": n_seeds,
+        "summary": lines, "caveats": caveats,
+        "front": points.drop(columns=["params"]).to_dict("records") if points is not None
+        else front_val[["trial", *OBJECTIVES]].to_dict("records"),
+        "nonprivate": nonprivate, "constant_accuracy": constant,
+        "importances": importances.to_dict() if importance_note is None else None,
+        "tuning_privacy": tuning.to_dict() if tuning else None,
+    }
+    paths["report.json"] = out / "report.json"
+    paths["report.json"].write_text(json.dumps(_json_safe(report_json), indent=2,
+                                               default=str), encoding="utf-8")
+    png_note = None
+    if png:
+        pngs = write_pngs(out, complete=complete, hv=hv, points=points,
+                          privacy=privacy_curve if points is not None else None,
+                          fairness=fairness_curve if points is not None else None,
+                          references=references)
+        paths.update(pngs)
+        png_note = None if pngs else PNG_HINT
+
+    # ---- page
+    delta = problem.delta
+    sections = [Section("summary", "Summary", intro=lines)]
+    fig3d = front_figure(complete, mask, params=params, title=f"{len(complete)} completed "
+                         f"trials, {int(mask.sum())} on the front")
+    fig3d.update_layout(height=580, scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.0)))
+    sections.append(Section(
+        "front", "The 3-D front",
+        intro=["Drag to rotate, scroll to zoom; hover a point to see its configuration. "
+               "Red: Pareto-optimal on the validation split."],
+        figures=[fig3d],
+        after=[units_caption(delta)],
+    ))
+    sections.append(Section("projections", "Two objectives at a time",
+                            figures=[projections_figure({study.study_name: complete})],
+                            after=["Each panel's line is the 2-D front of that pair of "
+                                   "objectives, ignoring the third (validation values)."]))
+    sections.append(Section(
+        "hypervolume", "Search progress",
+        figures=[hypervolume_figure({study.study_name: hv},
+                                    title="Hypervolume after each trial")],
+        after=[f"Hypervolume of (accuracy, −log10 ε, −gap) above the reference point {ref}."],
+    ))
+    if points is not None:
+        shown = points[[c for c in _TABLE_COLS if c in points] + params]
+        sections.append(Section(
+            "test", "Test-set re-evaluation",
+            intro=[f"Each front configuration retrained with {n_seeds} seeds (the trial's "
+                   "seed + 0 … R−1) and scored on the untouched test split; red rows fall off "
+                   "the front on test."],
+            figures=[reevaluation_figure(points, title="Validation (search) vs test "
+                                         "(mean ± std)")],
+            tables=[table_html(shown, row_class=["" if on else "off"
+                                                  for on in points["on_test_front"]])],
+        ))
+        sections.append(Section(
+            "tradeoffs", "What privacy and fairness cost",
+            figures=[tradeoff_figure(privacy_curve, fairness_curve, references=references,
+                                     title="Best test accuracy under limits")],
+            after=["Each staircase: the best test accuracy reachable within the limit. "
+                   "Dashed: non-private model; dotted: constant predictor."],
+        ))
+    else:
+        sections.append(Section(
+            "front-table", "The Pareto set (validation)",
+            intro=["Made without test re-evaluation (`--no-reevaluate`): validation values of "
+                   "one training each."],
+            tables=[table_html(front_val[["trial", *OBJECTIVES, *params]])]))
+    if importance_note is None:
+        sections.append(Section(
+            "importance", "What drives each objective",
+            figures=[importance_figure(importances, title="Hyperparameter importance "
+                                       "per objective")],
+            after=["Optuna's fANOVA evaluator over the completed trials (validation values; "
+                   "epsilon on a log scale). It describes this study's searched region."]))
+    else:
+        sections.append(Section("importance", "What drives each objective",
+                                intro=[importance_note]))
+    sections.append(Section("epsilon", "What ε does not cover", intro=caveats, box=True))
+    sub = (f"{problem.model} on {problem.dataset}; {problem.fairness.replace('_', ' ')} gap; "
+           f"ε at δ = {delta:g}." + (f" {png_note}" if png_note else ""))
+    paths["index.html"] = out / "index.html"
+    paths["index.html"].write_text(render_page(title, sections, subtitle=sub),
+                                   encoding="utf-8")
+    return paths

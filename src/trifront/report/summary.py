@@ -1,0 +1,195 @@
+"""The written part of the report: trade-offs in numbers, and what epsilon does not cover.
+
+Functions here turn analysis tables into short sentences (plain strings with
+light Markdown: ``**bold**`` only), used both in ``summary.md`` and in
+``index.html``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from trifront.analysis.tradeoffs import Limits, best_under
+from trifront.analysis.tuning import TuningPrivacy
+
+__all__ = ["ReportFacts", "epsilon_caveats", "summary_lines", "summary_markdown"]
+
+PRIVACY_LEVELS = (0.5, 1.0, 3.0)
+FAIRNESS_LEVELS = (0.02, 0.05, 0.10)
+COMBINED = Limits(1.0, 0.05)
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """What the summary talks about.
+
+    Attributes:
+        study_name: The study.
+        settings: ``study.user_attrs["trifront"]``.
+        n_complete: Completed trials.
+        n_failed: Failed trials.
+        front_size: Configurations on the validation Pareto front.
+        points: The front with ``accuracy_col``/``unfairness_col`` and ``epsilon``
+            (test re-evaluation, or validation values when not re-evaluated).
+        tested: Whether ``points`` hold test re-evaluations.
+        n_seeds: Seeds per re-evaluated configuration.
+        nonprivate: ``nonprivate_reference`` output, or None.
+        constant_accuracy: Accuracy of the constant majority-class predictor.
+    """
+
+    study_name: str
+    settings: Mapping[str, Any]
+    n_complete: int
+    n_failed: int
+    front_size: int
+    points: pd.DataFrame
+    tested: bool
+    n_seeds: int
+    nonprivate: Mapping[str, Any] | None
+    constant_accuracy: float
+
+    @property
+    def accuracy_col(self) -> str:
+        """Accuracy column of ``points``."""
+        return "test_accuracy" if self.tested else "accuracy"
+
+    @property
+    def unfairness_col(self) -> str:
+        """Unfairness column of ``points``."""
+        return "test_unfairness" if self.tested else "unfairness"
+
+    @property
+    def split(self) -> str:
+        """"test" or "validation"."""
+        return "test" if self.tested else "validation"
+
+
+def _pm(row: pd.Series, col: str) -> str:
+    std = row.get(f"{col}_std")
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{row[col]:.3f}"
+    return f"{row[col]:.3f} ± {std:.3f}"
+
+
+def _points(diff: float) -> str:
+    """``diff`` (accuracy) as "x.y points below" / "x.y points above"."""
+    return f"{100 * abs(diff):.1f} points {'below' if diff >= 0 else 'above'}"
+
+
+def _best(f: ReportFacts, limits: Limits) -> pd.Series | None:
+    return best_under(f.points, limits, accuracy=f.accuracy_col, unfairness=f.unfairness_col)
+
+
+def summary_lines(f: ReportFacts) -> list[str]:
+    """The trade-offs in numbers, one sentence per line."""
+    p = f.settings.get("problem", {})
+    metric = p.get("fairness", "demographic_parity").replace("_", " ")
+    lines = [
+        f"Study **{f.study_name}**: {p.get('model')} on {p.get('dataset')}, fairness gap = "
+        f"{metric} difference, epsilon at delta = {p.get('delta', 1e-5):g} "
+        f"({p.get('accountant', 'pld')} accountant). {f.n_complete} completed trials"
+        f"{f', {f.n_failed} failed' if f.n_failed else ''}; {f.front_size} on the Pareto front.",
+    ]
+    if f.tested:
+        lines.append(f"Numbers below are on the untouched **test** split, mean ± std over "
+                     f"{f.n_seeds} training seeds per configuration.")
+    else:
+        lines.append("Numbers below are **validation** values of one training each (the "
+                     "report was made without test re-evaluation).")
+    acc, gap = f.accuracy_col, f.unfairness_col
+    top = _best(f, Limits())
+    if top is None:
+        lines.append("No configuration has usable results yet.")
+        return lines
+    lines.append(f"Best accuracy on the front: **{_pm(top, acc)}** (trial {int(top['trial'])}, "
+                 f"epsilon {top['epsilon']:.3g}, gap {_pm(top, gap)}).")
+    ref_acc = None
+    if f.nonprivate and math.isfinite(f.nonprivate.get("test_accuracy", math.nan)):
+        ref_acc = float(f.nonprivate["test_accuracy"])
+        lines.append(f"Non-private reference (same configuration as the best validation trial, "
+                     f"no clipping or noise): accuracy {ref_acc:.3f}, gap "
+                     f"{f.nonprivate['test_unfairness']:.3f}.")
+    lines.append(f"Constant predictor (always the majority class of the training rows): accuracy "
+                 f"{f.constant_accuracy:.3f}, gap 0 — the floor any model must beat.")
+    base = ref_acc if ref_acc is not None else float(top[acc])
+    base_name = "the non-private model" if ref_acc is not None else "the best on the front"
+    parts = []
+    for e in PRIVACY_LEVELS:
+        row = _best(f, Limits(max_epsilon=e))
+        parts.append(f"ε ≤ {e:g}: " + ("none" if row is None else
+                     f"{row[acc]:.3f} ({_points(base - row[acc])} {base_name})"))
+    lines.append("**Price of privacy** (best accuracy, any gap): " + "; ".join(parts) + ".")
+    parts = []
+    for u in FAIRNESS_LEVELS:
+        row = _best(f, Limits(max_unfairness=u))
+        parts.append(f"gap ≤ {u:g}: " + ("none" if row is None else
+                     f"{row[acc]:.3f} ({_points(top[acc] - row[acc])} the best)"))
+    lines.append("**Price of fairness** (best accuracy, any epsilon): " + "; ".join(parts) + ".")
+    row = _best(f, COMBINED)
+    if row is None:
+        lines.append(f"At {COMBINED.label()}: no configuration of this study qualifies.")
+    else:
+        trivial = row[acc] <= f.constant_accuracy + 0.005
+        lines.append(
+            f"At {COMBINED.label()}: best accuracy {_pm(row, acc)} (trial {int(row['trial'])}"
+            f", gap {_pm(row, gap)})"
+            + (" — **no better than the constant predictor**." if trivial else ".")
+        )
+    if f.tested and "on_test_front" in f.points:
+        off = f.points[~f.points["on_test_front"].astype(bool)]
+        drop = (f.points["val_accuracy"] - f.points["test_accuracy"]).max()
+        lines.append(
+            f"{len(off)} of {len(f.points)} front configurations fall off the front on test"
+            + (f" (trials {', '.join(str(int(t)) for t in off['trial'])})" if len(off) else "")
+            + f"; the largest validation-to-test accuracy drop is {drop:+.3f}."
+        )
+    return lines
+
+
+def epsilon_caveats(
+    *, delta: float, n_trials: int, tuning: TuningPrivacy | None, tuning_asked: bool
+) -> list[str]:
+    """Plain-language box: what a single epsilon does not cover."""
+    lines = [
+        "Each epsilon in this report is the guarantee of **one** training run, at delta = "
+        f"{delta:g}, for the training rows only.",
+        f"The search trained {n_trials} models on the same rows, and chose among them by their "
+        "results. Releasing the chosen model alone does not reset that: the choice depends on "
+        "all runs, so the honest cost of the whole study is the composition of every run.",
+        "Releasing more than one model (for example several points of the front) costs the "
+        "composition of their runs: at worst the sum of their epsilons (and of their deltas).",
+        "Validation rows (used to score and choose configurations) and test rows (used by this "
+        "report) are used without any privacy protection.",
+        "The non-private reference model and the constant predictor are comparisons, not "
+        "candidates: the former has no privacy guarantee at all.",
+    ]
+    if tuning is not None:
+        lines.append(
+            f"**Conservative estimate of the whole study** ({tuning.n_runs} DP-SGD runs: "
+            f"{tuning.n_search_runs} search trials, {tuning.n_reevaluation_runs} test "
+            f"re-evaluation runs): basic composition ε = {tuning.basic_epsilon:.3g} at δ = "
+            f"{tuning.delta_total:.2g} (sound even for an adaptive search); RDP composition "
+            f"ε ≈ {tuning.rdp_epsilon:.3g} at the same δ (tighter, but assumes the runs' "
+            "settings were fixed in advance). Largest single run: ε = "
+            f"{tuning.largest_single_epsilon:.3g}."
+        )
+        shown = ("Basic", "Validation", "The non")  # already said above
+        lines.extend(n for n in tuning.notes if not n.startswith(shown))
+    elif not tuning_asked:
+        lines.append("Run `trifront report ... --tuning-privacy` for a conservative estimate of "
+                     "the privacy cost of the whole search.")
+    return lines
+
+
+def summary_markdown(title: str, lines: list[str], caveats: list[str]) -> str:
+    """``summary.md``: the summary and the caveats as Markdown bullet lists."""
+    out = [f"# {title}", "", "## Trade-offs in numbers", ""]
+    out += [f"- {line}" for line in lines]
+    out += ["", "## What epsilon does not cover", ""]
+    out += [f"- {line}" for line in caveats]
+    return "\n".join(out) + "\n"

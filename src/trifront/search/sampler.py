@@ -1,0 +1,557 @@
+"""The trifront sampler: BoTorch multi-objective Bayesian optimisation on an Optuna study.
+
+The chain is BoTorch's: normalised inputs -> one model per objective (GPs for
+the learned objectives, a deterministic model for objectives that are known
+functions of the parameters, such as epsilon when the target epsilon is
+searched) -> ``ModelList`` -> qLogNEHVI against a fixed reference point ->
+``optimize_acqf`` -> parameters. The first trials are scrambled Sobol points.
+
+The sampler never imports training code: the runner passes the reference
+point and the known objectives.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import torch
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from trifront.errors import ConfigError
+from trifront.objectives import DIRECTIONS, OBJECTIVES
+
+with warnings.catch_warnings():
+    # botorch imports linear_operator, which applies torch.jit.script at import time;
+    # torch 2.13 deprecates it. Not ours to fix, and harmless.
+    warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", DeprecationWarning)
+    from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.exceptions.warnings import (
+        BadInitialCandidatesWarning,
+        InputDataWarning,
+        NumericsWarning,
+        OptimizationWarning,
+    )
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import ModelList, SingleTaskGP
+    from botorch.models.deterministic import GenericDeterministicModel
+    from botorch.models.model import Model
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.optim import optimize_acqf
+    from botorch.posteriors.torch import TorchPosterior
+    from botorch.sampling.get_sampler import get_sampler
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+    from gpytorch.utils.warnings import GPInputWarning
+    from linear_operator.utils.warnings import NumericalWarning
+
+__all__ = ["MODEL_DATA", "PROPOSAL_KIND", "PROPOSAL_SECONDS", "KnownObjective", "TrifrontSampler"]
+
+_logger = logging.getLogger(__name__)
+
+KnownObjective = Callable[[dict[str, Any]], Any]
+"""A known objective: params -> value in natural units.
+
+Called first with a dict of ``batch_shape x n`` tensors (continuous relaxation:
+int dims unrounded) so that the acquisition optimiser gets autograd gradients; a
+function that cannot take tensors is called once per point with valid (rounded)
+params, and differentiated by central finite differences along float dims.
+"""
+
+PROPOSAL_SECONDS = "proposal_seconds"
+"""User attribute: wall time of the sampler's proposal for the trial, in seconds."""
+PROPOSAL_KIND = "trifront:proposal"
+"""System attribute: how the trial was proposed ("sobol", "model" or "sobol-fallback: why")."""
+MODEL_DATA = "trifront:model_data"
+"""System attribute of model proposals: {"n_train": usable trials, "n_pending": RUNNING ones}."""
+
+# Warnings BoTorch / GPyTorch raise while fitting and optimising on small, noisy
+# data (ill-conditioned covariance, L-BFGS stopping early, unstandardised data
+# checks). They are not actionable for a caller and the result is still usable;
+# anything that makes the result unusable raises and we fall back to Sobol.
+_FIT_WARNINGS: tuple[type[Warning], ...] = (
+    OptimizationWarning,
+    NumericsWarning,
+    InputDataWarning,
+    BadInitialCandidatesWarning,
+    NumericalWarning,
+    GPInputWarning,
+)
+
+_ACC_CLAMP = 1e-4
+
+
+class _ModelUnavailable(Exception):
+    """The model-based proposal cannot be made; the reason is the message."""
+
+
+def _to_model_np(index: int, v: np.ndarray) -> np.ndarray:
+    """Natural-unit objective ``index`` -> model (maximisation) form, numpy ``n``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if index == 0:
+            p = np.clip(v, _ACC_CLAMP, 1 - _ACC_CLAMP)
+            return np.log(p) - np.log1p(-p)
+        if index == 1:
+            return np.where(v > 0, -np.log10(np.where(v > 0, v, 1.0)), np.nan)
+        return -v
+
+
+def _to_model_torch(index: int, v: torch.Tensor) -> torch.Tensor:
+    """Natural-unit objective ``index`` -> model (maximisation) form, torch, any shape."""
+    if index == 0:
+        return torch.logit(v.clamp(_ACC_CLAMP, 1 - _ACC_CLAMP))
+    if index == 1:
+        return -torch.log10(v)
+    return -v
+
+
+class _PointwiseKnown(torch.autograd.Function):
+    """A point-by-point known objective with a finite-difference gradient.
+
+    Forward: ``evaluate(X)`` for ``X`` of shape ``batch_shape x n x d`` gives
+    ``batch_shape x n``. Backward: central differences (step ``1e-4`` in the unit
+    cube, one-sided at the bounds) along the continuous dims ``smooth``; zero
+    along int and stepped dims, which are rounded anyway.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        X: torch.Tensor,
+        evaluate: Callable[[torch.Tensor], torch.Tensor],
+        smooth: list[int],
+    ) -> torch.Tensor:
+        ctx.save_for_backward(X)
+        ctx.evaluate, ctx.smooth = evaluate, smooth
+        return evaluate(X.detach())
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
+        (X,) = ctx.saved_tensors
+        X = X.detach()
+        grad = torch.zeros_like(X)
+        for j in ctx.smooth:
+            up, down = X.clone(), X.clone()
+            up[..., j] = (X[..., j] + 1e-4).clamp(max=1.0)
+            down[..., j] = (X[..., j] - 1e-4).clamp(min=0.0)
+            width = up[..., j] - down[..., j]
+            grad[..., j] = (ctx.evaluate(up) - ctx.evaluate(down)) / width
+        return grad * grad_out.unsqueeze(-1), None, None
+
+
+@dataclass(frozen=True)
+class _Space:
+    """The numeric dims of the relative search space, sorted by name.
+
+    Unit coordinates are ``(t(x) - t(low)) / (t(high) - t(low))`` with ``t = log``
+    for log-scale dims and the identity otherwise.
+    """
+
+    names: tuple[str, ...]
+    dists: tuple[FloatDistribution | IntDistribution, ...]
+
+    @classmethod
+    def from_distributions(cls, space: Mapping[str, BaseDistribution]) -> _Space:
+        names = tuple(sorted(space))
+        return cls(names, tuple(space[n] for n in names))  # type: ignore[misc]
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        log = np.array([d.log for d in self.dists], dtype=bool)
+        low = np.array([math.log(d.low) if d.log else d.low for d in self.dists], dtype=float)
+        high = np.array([math.log(d.high) if d.log else d.high for d in self.dists], dtype=float)
+        return low, high, log
+
+    def to_unit(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Params -> unit-cube point of shape ``d``."""
+        lo, hi, log = self._bounds()
+        x = np.array(
+            [
+                math.log(params[n]) if d.log else float(params[n])
+                for n, d in zip(self.names, self.dists, strict=True)
+            ]
+        )
+        return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+    def to_params(self, u: np.ndarray) -> dict[str, Any]:
+        """Unit-cube point (shape ``d``) -> valid params: rounded to steps, clipped."""
+        return self.to_params_rows(np.asarray(u, dtype=float).reshape(1, -1))[0]
+
+    def to_params_rows(self, U: np.ndarray) -> list[dict[str, Any]]:
+        """Unit-cube points ``n x d`` -> ``n`` valid params dicts (rounded, clipped)."""
+        lo, hi, log = self._bounds()
+        t = lo + np.clip(U, 0.0, 1.0) * (hi - lo)
+        x = np.where(log, np.exp(t), t)
+        for j, dist in enumerate(self.dists):
+            if dist.step is not None:
+                x[:, j] = dist.low + np.round((x[:, j] - dist.low) / dist.step) * dist.step
+        x = np.clip(x, [d.low for d in self.dists], [d.high for d in self.dists])
+        columns = [
+            np.round(x[:, j]).astype(int).tolist()
+            if isinstance(d, IntDistribution)
+            else x[:, j].tolist()
+            for j, d in enumerate(self.dists)
+        ]
+        return [dict(zip(self.names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def to_param_tensors(self, X: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unit-cube ``batch_shape x n x d`` -> {name: ``batch_shape x n``}, unrounded."""
+        lo, hi, log = self._bounds()
+        lo_t, hi_t = X.new_tensor(lo), X.new_tensor(hi)
+        t = lo_t + X * (hi_t - lo_t)
+        return {
+            name: (t[..., i].exp() if log[i] else t[..., i]) for i, name in enumerate(self.names)
+        }
+
+
+class TrifrontSampler(BaseSampler):
+    """Multi-objective BO for (accuracy, epsilon, unfairness) with a known-epsilon model.
+
+    Relative search space: the intersection of the completed trials' spaces
+    (before any trial completes, the distributions of the earliest trial that
+    has params). Float and int dims, log or linear, with or without step, are
+    modelled. Categorical and single-valued dims are left to the independent
+    sampler (``RandomSampler(seed)``), as are params outside the intersection.
+
+    Proposals:
+
+    * Sobol: while fewer than ``n_startup_trials`` trials are COMPLETE or
+      RUNNING, the trial gets point ``trial.number`` of a seeded scrambled Sobol
+      sequence over the unit cube (the very first trial of a study has no known
+      search space yet and is sampled by the independent sampler).
+    * Model: inputs normalised to ``[0, 1]^d`` (log dims in log space).
+      Outcomes in maximisation form: ``logit(acc)``, ``-log10 eps``, ``-gap``.
+      One ``SingleTaskGP`` (Standardize, learned noise) per learned objective;
+      a ``GenericDeterministicModel`` for each known one; all in a
+      ``ModelList``. ``qLogNoisyExpectedHypervolumeImprovement`` with the
+      completed trials as ``X_baseline`` and the other RUNNING trials as
+      ``X_pending``, optimised by ``optimize_acqf`` (q=1).
+    * Fallback: if the model cannot be built or optimised (too few usable
+      trials, fit or optimisation error, non-finite candidate) the Sobol point
+      is used and the reason stored in the trial's ``trifront:proposal``
+      system attribute and logged at INFO level.
+
+    Failed or pruned trials and trials with non-finite values are excluded from
+    the model. Every proposal stores its wall time in the ``proposal_seconds``
+    user attribute. Proposals are deterministic for a given seed and history.
+
+    Args:
+        seed: Seed of the Sobol sequence, the acquisition optimiser and the
+            independent sampler. None draws one from the OS.
+        n_startup_trials: Number of Sobol trials before the model is used.
+        reference_point: (accuracy, epsilon, unfairness) in natural units, e.g.
+            from ``objectives.reference_point``.
+        known_objectives: Objective index -> function of the params giving its
+            natural-unit value, e.g. ``{1: lambda p: p["epsilon"]}``. No GP is
+            fitted for these. Written with arithmetic (or torch ops) it is
+            evaluated on tensors and differentiated by autograd; otherwise
+            (e.g. it calls ``float()``) per point, with finite differences.
+        num_restarts: Restarts of the acquisition optimiser.
+        raw_samples: Raw samples for choosing the restarts' initial points.
+        mc_samples: Quasi-MC samples of the qLogNEHVI estimate.
+        maxiter: Maximum L-BFGS-B iterations per restart.
+        num_threads: Torch intra-op threads while proposing (restored afterwards).
+
+    Raises:
+        ConfigError: On a malformed reference point, known objective or budget.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        n_startup_trials: int = 8,
+        reference_point: Sequence[float],
+        known_objectives: Mapping[int, KnownObjective] | None = None,
+        num_restarts: int = 4,
+        raw_samples: int = 256,
+        mc_samples: int = 128,
+        maxiter: int = 100,
+        num_threads: int = 1,
+    ) -> None:
+        ref = tuple(float(r) for r in reference_point)
+        if len(ref) != len(OBJECTIVES):
+            raise ConfigError(
+                "the length of the reference point must match the number of objectives. "
+                f"Got {len(ref)} elements, but expected {len(OBJECTIVES)}."
+            )
+        if not (0 < ref[0] < 1 and ref[1] > 0 and all(map(math.isfinite, ref))):
+            raise ConfigError(
+                "the reference point must have 0 < accuracy < 1 and a positive, finite "
+                f"epsilon, but got {ref}."
+            )
+        known = dict(known_objectives or {})
+        for index, func in known.items():
+            if index not in range(len(OBJECTIVES)) or not callable(func):
+                raise ConfigError(
+                    "`known_objectives` must map an objective index in {0, 1, 2} to a "
+                    f"callable, but got {index!r}: {func!r}."
+                )
+        if n_startup_trials < 0:
+            raise ConfigError(f"`n_startup_trials >= 0` must hold, but got {n_startup_trials}.")
+        if not 1 <= num_restarts <= raw_samples:
+            raise ConfigError(
+                "`1 <= num_restarts <= raw_samples` must hold, but got "
+                f"(num_restarts={num_restarts}, raw_samples={raw_samples})."
+            )
+        if min(mc_samples, maxiter, num_threads) < 1:
+            raise ConfigError(
+                "`mc_samples`, `maxiter` and `num_threads` must be >= 1, but got "
+                f"(mc_samples={mc_samples}, maxiter={maxiter}, num_threads={num_threads})."
+            )
+        self.reference_point = ref
+        self.known_objectives: dict[int, KnownObjective] = known
+        self.n_startup_trials = n_startup_trials
+        self.num_restarts = num_restarts
+        self.raw_samples = raw_samples
+        self.mc_samples = mc_samples
+        self.maxiter = maxiter
+        self.num_threads = num_threads
+        self.gp_fit_counts: dict[str, int] = dict.fromkeys(OBJECTIVES, 0)
+        """How many GPs were fitted per objective (known objectives stay at 0)."""
+        self._seed = seed
+        self._base_seed = self._draw_base_seed(seed)
+        self._independent_sampler = RandomSampler(seed=seed)
+        self._intersection = IntersectionSearchSpace()
+
+    @staticmethod
+    def _draw_base_seed(seed: int | None) -> int:
+        entropy = np.random.SeedSequence(seed).generate_state(1)[0]
+        return int(entropy)
+
+    def _trial_seed(self, trial_number: int, stream: int) -> int:
+        state = np.random.SeedSequence([self._base_seed, stream, trial_number])
+        return int(state.generate_state(1)[0])
+
+    def reseed_rng(self) -> None:
+        """Reseed from the OS (Optuna calls this in each worker of a parallel study)."""
+        self._base_seed = self._draw_base_seed(None)
+        self._independent_sampler.reseed_rng()
+
+    # --- search space -------------------------------------------------------
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        space = self._intersection.calculate(study)
+        if not space:
+            started = [
+                t
+                for t in study._get_trials(deepcopy=False, use_cache=True)
+                if t.number != trial.number and t.distributions
+            ]
+            if started:
+                space = min(started, key=lambda t: t.number).distributions
+        return {
+            name: dist
+            for name, dist in sorted(space.items())
+            if isinstance(dist, FloatDistribution | IntDistribution) and not dist.single()
+        }
+
+    # --- proposals ----------------------------------------------------------
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        if tuple(study.directions) != DIRECTIONS:
+            raise ConfigError(
+                "the trifront sampler needs a study with directions (maximize, minimize, "
+                f"minimize) for {OBJECTIVES}, but got {[d.name for d in study.directions]}."
+            )
+        start = time.perf_counter()
+        space = _Space.from_distributions(search_space)
+        trials = [
+            t
+            for t in study._get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=False
+            )
+            if t.number != trial.number
+        ]
+        if len(trials) < self.n_startup_trials:
+            kind, params = "sobol", self._sobol(space, trial.number)
+        else:
+            threads = torch.get_num_threads()
+            try:
+                # The tensors are tiny: intra-op threads only add synchronisation, and
+                # on a loaded machine (trials training in other processes) they make
+                # BoTorch's box decompositions ~10x slower.
+                torch.set_num_threads(self.num_threads)
+                params = self._propose(study, trial, space, trials)
+                kind = "model"
+            except _ModelUnavailable as err:
+                kind = f"sobol-fallback: {err}"
+                _logger.info("Trial %d: %s", trial.number, kind)
+                params = self._sobol(space, trial.number)
+            finally:
+                torch.set_num_threads(threads)
+        study._storage.set_trial_system_attr(trial._trial_id, PROPOSAL_KIND, kind)
+        study._storage.set_trial_user_attr(
+            trial._trial_id, PROPOSAL_SECONDS, time.perf_counter() - start
+        )
+        return params
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._independent_sampler.sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def _sobol(self, space: _Space, trial_number: int) -> dict[str, Any]:
+        engine = torch.quasirandom.SobolEngine(
+            space.dim, scramble=True, seed=self._trial_seed(0, stream=0)
+        )
+        engine.fast_forward(trial_number)
+        return space.to_params(engine.draw(1, dtype=torch.double)[0].numpy())
+
+    def _training_data(
+        self, space: _Space, trials: Sequence[FrozenTrial]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit inputs ``n x d`` and model-form outcomes ``n x 3`` of usable trials,
+        and the unit inputs ``p x d`` of the pending (RUNNING) trials."""
+        xs, ys, pending = [], [], []
+        for t in trials:
+            if not all(n in t.params for n in space.names):
+                continue
+            if t.state == TrialState.RUNNING:
+                pending.append(space.to_unit(t.params))
+                continue
+            if t.values is None or len(t.values) != len(OBJECTIVES):
+                continue
+            v = np.asarray(t.values, dtype=float)
+            y = np.array([_to_model_np(i, v[i : i + 1])[0] for i in range(len(OBJECTIVES))])
+            learned = [i for i in range(len(OBJECTIVES)) if i not in self.known_objectives]
+            if not np.isfinite(y[learned]).all():
+                continue
+            xs.append(space.to_unit(t.params))
+            ys.append(y)
+        d = space.dim
+        return (
+            np.array(xs).reshape(-1, d),
+            np.array(ys).reshape(-1, len(OBJECTIVES)),
+            np.array(pending).reshape(-1, d),
+        )
+
+    def _known_model(self, index: int, space: _Space, probe: torch.Tensor) -> Model:
+        """A deterministic model of known objective ``index`` (model form), differentiable.
+
+        Tensor-friendly functions are evaluated on all points at once and
+        differentiated by autograd; others are evaluated point by point on valid
+        (rounded) params, with central finite differences for the gradient.
+        """
+        func = self.known_objectives[index]
+
+        def vectorised(X: torch.Tensor) -> torch.Tensor:
+            value = torch.as_tensor(func(space.to_param_tensors(X)), dtype=X.dtype)
+            return _to_model_torch(index, value).unsqueeze(-1)
+
+        def evaluate(X: torch.Tensor) -> torch.Tensor:
+            rows = X.reshape(-1, X.shape[-1]).numpy()
+            out = torch.tensor([float(func(p)) for p in space.to_params_rows(rows)], dtype=X.dtype)
+            return _to_model_torch(index, out.reshape(X.shape[:-1]))
+
+        smooth = [
+            j
+            for j, d in enumerate(space.dists)
+            if isinstance(d, FloatDistribution) and d.step is None
+        ]
+
+        def pointwise(X: torch.Tensor) -> torch.Tensor:
+            return _PointwiseKnown.apply(X, evaluate, smooth).unsqueeze(-1)
+
+        try:
+            y = vectorised(probe)
+            ok = y.shape == (*probe.shape[:-1], 1) and bool(torch.isfinite(y).all())
+        except Exception:  # noqa: BLE001 - any failure means "not tensor-friendly"
+            ok = False
+        if ok:
+            return GenericDeterministicModel(vectorised, num_outputs=1)
+        try:
+            y = pointwise(probe)
+        except Exception as err:
+            raise _ModelUnavailable(f"known objective {OBJECTIVES[index]} raised {err!r}") from err
+        if not torch.isfinite(y).all():
+            raise _ModelUnavailable(f"known objective {OBJECTIVES[index]} is not finite")
+        return GenericDeterministicModel(pointwise, num_outputs=1)
+
+    def _propose(
+        self, study: Study, trial: FrozenTrial, space: _Space, trials: Sequence[FrozenTrial]
+    ) -> dict[str, Any]:
+        x_np, y_np, pending_np = self._training_data(space, trials)
+        study._storage.set_trial_system_attr(
+            trial._trial_id, MODEL_DATA, {"n_train": len(x_np), "n_pending": len(pending_np)}
+        )
+        trial_number = trial.number
+        if len(x_np) < 2:
+            raise _ModelUnavailable(f"{len(x_np)} usable completed trials (need 2)")
+        X = torch.as_tensor(x_np, dtype=torch.double)
+        Y = torch.as_tensor(y_np, dtype=torch.double)
+        ref = torch.tensor(
+            [float(_to_model_np(i, np.array([r]))[0]) for i, r in enumerate(self.reference_point)],
+            dtype=torch.double,
+        )
+        with torch.random.fork_rng(), warnings.catch_warnings():
+            for category in _FIT_WARNINGS:
+                warnings.simplefilter("ignore", category)
+            torch.manual_seed(self._trial_seed(trial_number, stream=1))
+            try:
+                models: list[Model] = []
+                for i, name in enumerate(OBJECTIVES):
+                    if i in self.known_objectives:
+                        model = self._known_model(i, space, X)
+                    else:
+                        model = SingleTaskGP(X, Y[:, i : i + 1], outcome_transform=Standardize(m=1))
+                        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+                        self.gp_fit_counts[name] += 1
+                    models.append(model)
+                model = ModelList(*models)
+                acqf = qLogNoisyExpectedHypervolumeImprovement(
+                    model=model,
+                    # GP outputs get quasi-MC normal samples, known ones their exact value.
+                    sampler=get_sampler(
+                        cast(TorchPosterior, model.posterior(X[:1])),
+                        sample_shape=torch.Size([self.mc_samples]),
+                    ),
+                    ref_point=ref,
+                    X_baseline=X,
+                    X_pending=(
+                        torch.as_tensor(pending_np, dtype=torch.double) if len(pending_np) else None
+                    ),
+                    prune_baseline=True,
+                    cache_root=False,  # root caching needs an all-GPyTorch model
+                )
+                bounds = torch.stack([torch.zeros(space.dim), torch.ones(space.dim)]).double()
+                candidate, _ = optimize_acqf(
+                    acqf,
+                    bounds=bounds,
+                    q=1,
+                    num_restarts=self.num_restarts,
+                    raw_samples=self.raw_samples,
+                    options={"maxiter": self.maxiter},
+                )
+            except _ModelUnavailable:
+                raise
+            except Exception as err:  # noqa: BLE001 - BoTorch raises many types; we fall back
+                raise _ModelUnavailable(f"{type(err).__name__}: {err}") from err
+        u = candidate.detach().reshape(-1).numpy()
+        if not np.isfinite(u).all():
+            raise _ModelUnavailable("the acquisition optimiser returned a non-finite point")
+        return space.to_params(u)

@@ -1,0 +1,142 @@
+"""Pareto set and hypervolume: properties, hand-computed values, the study front."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from trifront.analysis import hypervolume, hypervolume_history, pareto_front, pareto_mask
+from trifront.errors import ConfigError
+from trifront.objectives import DIRECTIONS
+
+REF = (0.5, 10.0, 0.5)  # (accuracy, epsilon, unfairness)
+
+# Small grids make ties and duplicates common, the interesting cases for dominance.
+_values = arrays(
+    np.float64,
+    st.tuples(st.integers(1, 12), st.just(3)),
+    elements=st.sampled_from([0.0, 0.1, 0.2, 0.3, 0.5, 1.0]),
+)
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    """Slow, obviously correct dominance in (max, min, min)."""
+    sa = np.array([a[0], -a[1], -a[2]])
+    sb = np.array([b[0], -b[1], -b[2]])
+    return bool((sa >= sb).all() and (sa > sb).any())
+
+
+@settings(max_examples=150, deadline=None)
+@given(_values)
+def test_no_front_member_is_dominated(values: np.ndarray) -> None:
+    mask = pareto_mask(values)
+    for i in np.flatnonzero(mask):
+        assert not any(_dominates(values[j], values[i]) for j in range(len(values)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_values)
+def test_every_non_member_is_dominated_by_a_member(values: np.ndarray) -> None:
+    mask = pareto_mask(values)
+    assert mask.any()
+    for i in np.flatnonzero(~mask):
+        assert any(_dominates(values[j], values[i]) for j in np.flatnonzero(mask))
+
+
+@settings(max_examples=100, deadline=None)
+@given(_values, st.randoms(use_true_random=False))
+def test_mask_is_invariant_to_row_permutation(values: np.ndarray, rnd) -> None:
+    perm = np.arange(len(values))
+    rnd.shuffle(perm)
+    np.testing.assert_array_equal(pareto_mask(values)[perm], pareto_mask(values[perm]))
+
+
+def test_duplicates_are_kept_and_nan_rows_are_never_on_the_front() -> None:
+    values = np.array([[0.9, 1.0, 0.1], [0.9, 1.0, 0.1], [np.nan, 0.01, 0.0], [0.8, 2.0, 0.2]])
+    np.testing.assert_array_equal(pareto_mask(values), [True, True, False, False])
+
+
+def test_directions_accept_names_and_reject_unknown_ones() -> None:
+    values = np.array([[1.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(pareto_mask(values, ("minimize", "min")), [True, False])
+    np.testing.assert_array_equal(pareto_mask(values, ("maximize", "maximise")), [False, True])
+    with pytest.raises(ConfigError, match="unknown direction 'up'"):
+        pareto_mask(values, ("up", "min"))
+    with pytest.raises(ConfigError, match="Got 3 directions, but values have 2 columns"):
+        pareto_mask(values, DIRECTIONS)
+
+
+def test_hypervolume_of_a_hand_made_front() -> None:
+    # Maximisation form (acc, -log10 eps, -gap), reference (0.5, -1, -0.5).
+    # A = (0.9, 0, -0.1)  -> box 0.4 x 1 x 0.4 = 0.16
+    # B = (0.8, 1, -0.2)  -> box 0.3 x 2 x 0.3 = 0.18
+    # C = (0.7, 2, -0.4)  -> box 0.2 x 3 x 0.1 = 0.06
+    # A^B = (0.8, 0, -0.2): 0.3*1*0.3 = 0.09; A^C = (0.7, 0, -0.4): 0.2*1*0.1 = 0.02
+    # B^C = (0.7, 1, -0.4): 0.2*2*0.1 = 0.04; A^B^C = A^C = 0.02
+    # Union = 0.16 + 0.18 + 0.06 - 0.09 - 0.02 - 0.04 + 0.02 = 0.27
+    front = np.array([[0.9, 1.0, 0.1], [0.8, 0.1, 0.2], [0.7, 0.01, 0.4]])
+    assert hypervolume(front, reference_point=REF) == pytest.approx(0.27, abs=1e-12)
+    # A dominated point, a point beyond the reference and a NaN row add nothing.
+    extra = np.array([[0.6, 1.0, 0.3], [0.95, 20.0, 0.0], [np.nan, np.nan, np.nan]])
+    assert hypervolume(np.vstack([front, extra]), reference_point=REF) == pytest.approx(0.27)
+
+
+def test_hypervolume_of_points_not_beating_the_reference_is_zero() -> None:
+    on_ref = np.array([[0.5, 1.0, 0.1], [0.9, 10.0, 0.1], [0.9, 1.0, 0.5]])
+    assert hypervolume(on_ref, reference_point=REF) == 0.0
+    with pytest.raises(ConfigError, match="Got 2 elements, but expected 3"):
+        hypervolume(on_ref, reference_point=(0.5, 10.0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 15), st.just(3)),
+        elements=st.floats(0.01, 1.0),
+    ),
+    st.lists(st.booleans(), min_size=15, max_size=15),
+)
+def test_hypervolume_history_is_monotone_and_ends_at_the_total(
+    raw: np.ndarray, failed: list[bool]
+) -> None:
+    values = raw * np.array([1.0, 20.0, 1.0])  # epsilon in (0.2, 20)
+    values[np.array(failed[: len(values)])] = np.nan
+    history = hypervolume_history(values, reference_point=REF)
+    assert history.shape == (len(values),)
+    assert (np.diff(history) >= -1e-12).all()
+    assert history[-1] == pytest.approx(hypervolume(values, reference_point=REF))
+    for i in np.flatnonzero(np.isnan(values).any(axis=1)):
+        assert history[i] == (history[i - 1] if i else 0.0)
+
+
+def test_pareto_front_of_a_study() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    rows = [(0.9, 1.0, 0.1), (0.8, 0.1, 0.2), (0.7, 2.0, 0.3), (0.9, 1.0, 0.1)]
+    for i, values in enumerate(rows):
+        trial = study.ask()
+        trial.suggest_float("epsilon", 0.1, 10.0, log=True)
+        trial.set_user_attr("timing", {"train": float(i)})
+        study.tell(trial, values)
+    failed = study.ask()
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+
+    front = pareto_front(study)
+    assert list(front["trial"]) == [1, 0, 3]  # sorted by epsilon, ties by number
+    assert list(front.columns[:4]) == ["trial", "accuracy", "epsilon", "unfairness"]
+    assert "params_epsilon" in front.columns
+    assert list(front["user_attrs_timing.train"]) == [1.0, 0.0, 3.0]
+    assert math.isclose(front["accuracy"].iloc[0], 0.8)
+
+
+def test_pareto_front_of_an_empty_study_has_the_columns() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    assert list(pareto_front(study).columns) == ["trial", "accuracy", "epsilon", "unfairness"]
+    with pytest.raises(ConfigError, match="has 1"):
+        pareto_front(optuna.create_study())
