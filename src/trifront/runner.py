@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
@@ -205,6 +206,10 @@ def run_study(
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
     remaining = max(0, config.n_trials - done)
     distributions = config.space.distributions()
+    # One torch thread per trial: tiny tabular models gain nothing from more, and
+    # oversubscribed cores slow both training and the sampler's proposals.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     bar = tqdm(
         total=config.n_trials,
         initial=done,
@@ -226,6 +231,7 @@ def run_study(
                 on_trial(frozen)
     finally:
         bar.close()
+        torch.set_num_threads(threads)
     return study
 
 
