@@ -34,6 +34,9 @@ DEFAULT_RUN: dict[str, Any] = {
     "sensitive": None,
     "parametrisation": "epsilon",
     "startup_trials": 8,
+    "data": None,
+    "label": None,
+    "positive": None,
 }
 
 
@@ -83,8 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         "again to continue a stopped study.",
     )
     g = run.add_argument_group("what to optimise")
-    g.add_argument("--dataset", help=f"bundled data set (default {DEFAULT_RUN['dataset']})")
-    g.add_argument("--model", help="logreg or mlp (default logreg)")
+    g.add_argument("--dataset", help=f"bundled data set (default {DEFAULT_RUN['dataset']}); "
+                   "see `trifront datasets`")
+    g.add_argument("--data", help="your own CSV or Parquet file instead of --dataset "
+                   "(needs --label and --sensitive)")
+    g.add_argument("--label", help="label column of --data")
+    g.add_argument("--positive", help="positive label value of --data (default: inferred "
+                   "when evident, e.g. 1, yes, true)")
+    g.add_argument("--model", help="logreg, mlp (DP-SGD) or objpert (diffprivlib's "
+                   "objective perturbation; default logreg)")
     g.add_argument("--fairness", help="fairness gap (default demographic_parity)")
     g.add_argument("--sensitive", help="sensitive attribute (default: the data set card's)")
     g.add_argument("--delta", type=_positive_float, help="delta of (epsilon, delta)-DP (1e-5)")
@@ -101,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="output directory (default trifront-out)")
     g.add_argument("--config", help="TOML file with the same settings (flags override it)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g = run.add_argument_group("execution")
+    g.add_argument("--jobs", type=int, help="trials in flight in a local process pool, one "
+                   "torch thread each (default: the number of cores; 1 trains in this process)")
+    g.add_argument("--dask", metavar="ADDRESS", help="run trials on a Dask cluster: a scheduler "
+                   "address (tcp://host:8786) or local:N for N local workers; needs "
+                   "pip install 'trifront[dask]'")
+    g.add_argument("--trial-timeout", type=_positive_float, metavar="SECONDS",
+                   help="stop a trial after this many seconds and record it FAIL (default: none)")
 
     ev = sub.add_parser(
         "evaluate",
@@ -109,14 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
         "and unfairness with the privacy bookkeeping. --epsilon inf trains without privacy.",
     )
     ev.add_argument("--dataset", default="adult")
-    ev.add_argument("--model", default="logreg")
+    ev.add_argument("--data", help="your own CSV or Parquet file instead of --dataset")
+    ev.add_argument("--label", help="label column of --data")
+    ev.add_argument("--positive", help="positive label value of --data")
+    ev.add_argument("--model", default="logreg", help="logreg, mlp or objpert")
     ev.add_argument("--epsilon", type=_epsilon, required=True,
                     help="target epsilon of the run (or 'inf' for non-private training)")
-    ev.add_argument("--clip", type=_positive_float, required=True, help="clipping norm C")
-    ev.add_argument("--lr", type=_positive_float, required=True, help="learning rate")
-    ev.add_argument("--batch-size", type=int, required=True, help="expected batch size")
-    ev.add_argument("--epochs", type=int, required=True)
+    ev.add_argument("--clip", type=_positive_float, help="clipping norm C (DP-SGD)")
+    ev.add_argument("--lr", type=_positive_float, help="learning rate (DP-SGD)")
+    ev.add_argument("--batch-size", type=int, help="expected batch size (DP-SGD)")
+    ev.add_argument("--epochs", type=int, help="epochs (DP-SGD)")
     ev.add_argument("--hidden", type=int, help="MLP hidden width (MLP only)")
+    ev.add_argument("--regularisation", type=_positive_float,
+                    help="inverse L2 strength C (objpert only)")
     ev.add_argument("--delta", type=_positive_float, default=1e-5)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--engine", default="fast")
@@ -145,13 +168,36 @@ def _merged_run_settings(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             settings[key] = value
     settings["space"] = space_overrides
+    if settings["data"] is not None:
+        settings["dataset"] = "file"
     if settings["study"] is None:
-        settings["study"] = f"{settings['dataset']}-{settings['model']}"
+        from pathlib import Path
+
+        data = Path(settings["data"]).stem if settings["data"] else settings["dataset"]
+        settings["study"] = f"{data}-{settings['model']}"
     return settings
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _problem(s: dict[str, Any], **extra: Any) -> Any:
+    """The Problem described by merged settings (``--data`` selects a user file)."""
+    from pathlib import Path
+
     from trifront.problem import Problem
+
+    data_file = None
+    if s.get("data") is not None:
+        data_file = str(Path(s["data"]).resolve())
+    elif s.get("label") is not None or s.get("positive") is not None:
+        raise ConfigError("--label and --positive apply to --data FILE only.")
+    return Problem(
+        dataset="file" if data_file else s["dataset"], model=s["model"],
+        sensitive=s["sensitive"], fairness=s["fairness"], engine=s["engine"],
+        data_file=data_file, label=s.get("label"), positive=s.get("positive"), **extra,
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from trifront.execution import ExecutionConfig
     from trifront.report.front import write_run_outputs
     from trifront.runner import RunConfig, run_study
     from trifront.space import SearchSpace
@@ -159,15 +205,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     s = _merged_run_settings(args)
     if not isinstance(s["trials"], int) or s["trials"] < 1:
         raise ConfigError(f"`--trials >= 1` must hold, but got {s['trials']}.")
-    problem = Problem(
-        dataset=s["dataset"], model=s["model"], sensitive=s["sensitive"], fairness=s["fairness"],
-        delta=float(s["delta"]), engine=s["engine"], parametrisation=s["parametrisation"],
+    problem = _problem(s, delta=float(s["delta"]), parametrisation=s["parametrisation"])
+    if problem.data_file is not None:
+        from trifront.datasets import describe_inferred
+
+        print(describe_inferred(problem.data().card), file=sys.stderr)
+    n_train = problem.validate().n_train
+    space = SearchSpace.default(s["model"], s["parametrisation"], n_train=n_train).with_bounds(
+        s["space"]
     )
-    space = SearchSpace.default(s["model"], s["parametrisation"]).with_bounds(s["space"])
     config = RunConfig(
         problem=problem, space=space, n_trials=s["trials"], storage=s["storage"],
         study_name=s["study"], seed=s["seed"], sampler=s["sampler"],
         n_startup_trials=s["startup_trials"],
+        execution=ExecutionConfig(
+            jobs=args.jobs, dask=args.dask, trial_timeout=args.trial_timeout
+        ),
     )
     try:
         study = run_study(config, progress=not args.no_progress)
@@ -200,20 +253,21 @@ def _print_front(front_csv: Any) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from trifront.problem import Problem
-
-    problem = Problem(
-        dataset=args.dataset, model=args.model, sensitive=args.sensitive,
-        fairness=args.fairness, delta=args.delta, engine=args.engine,
-    )
+    problem = _problem(vars(args), delta=args.delta)
     if not (args.epsilon > 0):
         raise ConfigError(f"`--epsilon > 0` must hold (or 'inf'), but got {args.epsilon}.")
-    params: dict[str, Any] = {
-        "target_epsilon": args.epsilon, "clip": args.clip, "lr": args.lr,
-        "batch_size": args.batch_size, "epochs": args.epochs,
-    }
-    if args.hidden is not None:
-        params["hidden"] = args.hidden
+    params: dict[str, Any] = {"target_epsilon": args.epsilon}
+    if args.model == "objpert":
+        needed = {"regularisation": args.regularisation}
+    else:
+        needed = {"clip": args.clip, "lr": args.lr, "batch_size": args.batch_size,
+                  "epochs": args.epochs}
+        if args.hidden is not None:
+            params["hidden"] = args.hidden
+    missing = [f"--{k.replace('_', '-')}" for k, v in needed.items() if v is None]
+    if missing:
+        raise ConfigError(f"model {args.model!r} needs {', '.join(missing)}.")
+    params.update(needed)
     result = problem.evaluate(params, seed=args.seed, split=args.split)
     out = result.to_dict()
     if args.json:

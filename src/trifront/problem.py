@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trifront.datasets import Dataset, list_datasets, load_dataset
+from trifront.datasets import Dataset, Split, list_datasets, load_dataset, load_user_data
 from trifront.errors import ConfigError, TrialFailedError, unknown_name
 from trifront.fairness import FAIRNESS_METRICS, unfairness
 from trifront.models import MODELS, make_model, predict_proba
@@ -33,9 +33,15 @@ from trifront.privacy import (
     sampling_schedule,
     train,
 )
+from trifront.privacy.objpert import train_objective_perturbation
 from trifront.space import PARAMETRISATIONS
 
 SPLITS = ("val", "test")
+#: Models trained by another DP mechanism than DP-SGD.
+OBJPERT = "objpert"
+ALL_MODELS: tuple[str, ...] = (*MODELS, OBJPERT)
+#: ``Problem.dataset`` for a user's own file (``data_file``).
+USER_FILE = "file"
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,18 @@ class TrialResult:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_dataset(name: str, seed: int, sensitive: str | None) -> Dataset:
+def _cached_dataset(
+    name: str,
+    seed: int,
+    sensitive: str | None,
+    data_file: str | None,
+    label: str | None,
+    positive: str | None,
+) -> Dataset:
+    if data_file is not None:
+        assert label is not None and sensitive is not None
+        return load_user_data(data_file, label=label, sensitive=sensitive, positive=positive,
+                              seed=seed)
     return load_dataset(name, seed=seed, sensitive=sensitive)
 
 
@@ -106,8 +123,10 @@ class Problem:
     """What a study optimises: data, model, fairness metric and privacy setting.
 
     Attributes:
-        dataset: A bundled data set name (see ``trifront.datasets.list_datasets``).
-        model: ``"logreg"`` or ``"mlp"``.
+        dataset: A bundled data set name (see ``trifront.datasets.list_datasets``),
+            or ``"file"`` with ``data_file`` set.
+        model: ``"logreg"`` or ``"mlp"`` (DP-SGD), or ``"objpert"``
+            (diffprivlib's objective-perturbation logistic regression, pure DP).
         sensitive: Sensitive attribute (None: the data set card's default).
         fairness: Fairness gap (see ``trifront.fairness.FAIRNESS_METRICS``).
         delta: The delta of (epsilon, delta)-DP; must be below 1/n_train.
@@ -115,6 +134,10 @@ class Problem:
         accountant: Accountant epsilon is reported with.
         parametrisation: ``"epsilon"`` (search target epsilon) or ``"noise"``.
         data_seed: Seed of the train/validation split.
+        data_file: A user's CSV or Parquet file (with ``dataset="file"``).
+        label: The label column of ``data_file``.
+        positive: The positive label value of ``data_file`` (None: inferred
+            when evident, e.g. 0/1).
     """
 
     dataset: str = "adult"
@@ -126,12 +149,30 @@ class Problem:
     accountant: str = "pld"
     parametrisation: str = "epsilon"
     data_seed: int = 0
+    data_file: str | None = None
+    label: str | None = None
+    positive: str | None = None
 
     def __post_init__(self) -> None:
-        if self.dataset not in list_datasets():
+        if self.data_file is not None:
+            if self.dataset != USER_FILE:
+                raise ConfigError(
+                    f"a data file needs dataset={USER_FILE!r}, but got dataset={self.dataset!r}."
+                )
+            if self.label is None or self.sensitive is None:
+                raise ConfigError(
+                    "a user data file needs both its label column (--label) and its "
+                    "sensitive column (--sensitive)."
+                )
+        elif self.dataset not in list_datasets():
             raise unknown_name("dataset", self.dataset, list_datasets())
-        if self.model not in MODELS:
-            raise unknown_name("model", self.model, MODELS)
+        if self.model not in ALL_MODELS:
+            raise unknown_name("model", self.model, ALL_MODELS)
+        if self.model == OBJPERT and self.parametrisation != "epsilon":
+            raise ConfigError(
+                f"model {OBJPERT!r} is parametrised by epsilon only, but got "
+                f"parametrisation={self.parametrisation!r}."
+            )
         if self.fairness not in FAIRNESS_METRICS:
             raise unknown_name("fairness metric", self.fairness, FAIRNESS_METRICS)
         if self.engine not in ENGINES:
@@ -145,7 +186,10 @@ class Problem:
 
     def data(self) -> Dataset:
         """The encoded data set (cached per process)."""
-        return _cached_dataset(self.dataset, self.data_seed, self.sensitive)
+        return _cached_dataset(
+            self.dataset, self.data_seed, self.sensitive, self.data_file, self.label,
+            self.positive,
+        )
 
     def validate(self) -> Dataset:
         """Load the data and check the settings that depend on it (delta < 1/n)."""
@@ -177,6 +221,8 @@ class Problem:
         if split not in SPLITS:
             raise unknown_name("split", split, SPLITS)
         ds = self.validate()
+        if self.model == OBJPERT:
+            return self._evaluate_objpert(ds, params, seed=seed, split=split)
         p = _checked_params(params, self.parametrisation, self.model)
         t0 = time.perf_counter()
         q, steps = sampling_schedule(
@@ -228,12 +274,7 @@ class Problem:
 
         t1 = time.perf_counter()
         part = ds.val if split == "val" else ds.test
-        prob = predict_proba(model, part.X)
-        if not np.all(np.isfinite(prob)):
-            raise TrialFailedError("the trained model predicts non-finite probabilities.")
-        y_pred = (prob >= 0.5).astype(np.int64)
-        accuracy = float(np.mean(y_pred == part.y))
-        gap = unfairness(part.y, y_pred, sensitive_features=part.s, metric=self.fairness)
+        accuracy, gap = self._score(predict_proba(model, part.X), part)
         eval_seconds = account_seconds + time.perf_counter() - t1
         return TrialResult(
             accuracy=accuracy,
@@ -254,6 +295,59 @@ class Problem:
             n_train=ds.n_train,
             train_seconds=float(log.seconds),
             eval_seconds=float(eval_seconds),
+        )
+
+    def _score(self, prob: np.ndarray, part: Split) -> tuple[float, float]:
+        """Accuracy and fairness gap of thresholded probabilities on one split."""
+        if not np.all(np.isfinite(prob)):
+            raise TrialFailedError("the trained model predicts non-finite probabilities.")
+        y_pred = (prob >= 0.5).astype(np.int64)
+        accuracy = float(np.mean(y_pred == part.y))
+        gap = unfairness(part.y, y_pred, sensitive_features=part.s, metric=self.fairness)
+        return accuracy, gap
+
+    def _evaluate_objpert(
+        self, ds: Dataset, params: Mapping[str, Any], *, seed: int, split: str
+    ) -> TrialResult:
+        for key in ("target_epsilon", "regularisation"):
+            if key not in params:
+                raise ConfigError(
+                    f"parameter {key!r} is required for model {OBJPERT!r}; got {sorted(params)}."
+                )
+        eps = float(params["target_epsilon"])
+        reg = float(params["regularisation"])
+        if not (reg > 0 and math.isfinite(reg)):
+            raise ConfigError(
+                f"`regularisation > 0` must hold, but got {params['regularisation']}."
+            )
+        model, seconds = train_objective_perturbation(
+            ds, epsilon=eps, regularisation=reg, seed=seed
+        )
+        t1 = time.perf_counter()
+        part = ds.val if split == "val" else ds.test
+        scores = model.predict_proba(part.X.astype(np.float64))  # type: ignore[attr-defined]
+        prob = np.asarray(scores)[:, 1]
+        accuracy, gap = self._score(prob, part)
+        return TrialResult(
+            accuracy=accuracy,
+            # Pure epsilon-DP implies (epsilon, delta)-DP for every delta >= 0.
+            epsilon=eps,
+            unfairness=gap,
+            split=split,
+            fairness_metric=self.fairness,
+            delta=float(self.delta),
+            accountant="pure-dp",
+            epsilon_rdp=eps,
+            noise_multiplier=0.0,
+            max_grad_norm=None,
+            sample_rate=1.0,
+            steps=1,
+            target_epsilon=eps,
+            engine="diffprivlib",
+            seed=int(seed),
+            n_train=ds.n_train,
+            train_seconds=float(seconds),
+            eval_seconds=float(time.perf_counter() - t1),
         )
 
 

@@ -50,7 +50,8 @@ class Dimension:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
             raise ConfigError(
-                f"bounds of {self.name!r} must be finite, but got (low={self.low}, high={self.high})."
+                f"bounds of {self.name!r} must be finite, but got "
+                f"(low={self.low}, high={self.high})."
             )
         if not self.low <= self.high:
             raise ConfigError(
@@ -75,7 +76,8 @@ _COMMON = (
     Dimension("lr", 0.01, 10.0, log=True, doc="SGD learning rate"),
     Dimension("batch_size", 64, 2048, log=True, integer=True,
               doc="expected batch size (Poisson sampling rate q = batch_size / n_train)"),
-    Dimension("epochs", 1, 10, integer=True, doc="passes over the training split (steps = epochs / q)"),
+    Dimension("epochs", 1, 10, integer=True,
+              doc="passes over the training split (steps = epochs / q)"),
 )
 _EPSILON = Dimension(
     "target_epsilon", 0.05, 10.0, log=True,
@@ -83,6 +85,10 @@ _EPSILON = Dimension(
 )
 _NOISE = Dimension("noise_multiplier", 0.3, 20.0, log=True, doc="noise multiplier sigma")
 _MLP = (Dimension("hidden", 8, 256, log=True, integer=True, doc="width of the MLP's hidden layer"),)
+_OBJPERT = (
+    Dimension("regularisation", 0.01, 100.0, log=True,
+              doc="inverse L2 regularisation strength C of objective perturbation"),
+)
 
 
 @dataclass(frozen=True)
@@ -111,11 +117,30 @@ class SearchSpace:
             )
 
     @classmethod
-    def default(cls, model: str = "logreg", parametrisation: str = "epsilon") -> SearchSpace:
-        """The documented default space for a built-in model."""
+    def default(
+        cls, model: str = "logreg", parametrisation: str = "epsilon", *, n_train: int | None = None
+    ) -> SearchSpace:
+        """The documented default space for a built-in model.
+
+        Args:
+            model: ``"logreg"``, ``"mlp"`` or ``"objpert"``.
+            parametrisation: ``"epsilon"`` or ``"noise"``.
+            n_train: Training-split size; when given, the expected batch size is
+                capped at a quarter of it (small data sets such as German credit).
+        """
+        if model == "objpert":
+            if parametrisation != "epsilon":
+                raise ConfigError("model 'objpert' is parametrised by epsilon only.")
+            return cls((_EPSILON, *_OBJPERT), parametrisation)
         privacy = _EPSILON if parametrisation == "epsilon" else _NOISE
         extra = _MLP if model == "mlp" else ()
-        return cls((privacy, *_COMMON, *extra), parametrisation)
+        common = _COMMON
+        if n_train is not None:
+            batch = next(d for d in _COMMON if d.name == "batch_size")
+            high = min(batch.high, max(8, n_train // 4))
+            capped = replace(batch, low=min(batch.low, high), high=high)
+            common = tuple(capped if d.name == "batch_size" else d for d in _COMMON)
+        return cls((privacy, *common, *extra), parametrisation)
 
     def __getitem__(self, name: str) -> Dimension:
         for d in self.dimensions:
