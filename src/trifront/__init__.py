@@ -36,13 +36,13 @@ _EXPORTS = {
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
-if TYPE_CHECKING:
-    from trifront.analysis.pareto import hypervolume, pareto_front, pareto_mask
-    from trifront.datasets import list_datasets, load_dataset
-    from trifront.errors import ConfigError, DataError, PrivacyError, TrifrontError
-    from trifront.problem import Problem, TrialResult
-    from trifront.runner import RunConfig, run, run_study
-    from trifront.space import SearchSpace
+if TYPE_CHECKING:  # static re-exports for type checkers and IDEs
+    from trifront.analysis.pareto import hypervolume, pareto_front, pareto_mask  # noqa: F401
+    from trifront.datasets import list_datasets, load_dataset  # noqa: F401
+    from trifront.errors import ConfigError, DataError, PrivacyError, TrifrontError  # noqa: F401
+    from trifront.problem import Problem, TrialResult  # noqa: F401
+    from trifront.runner import RunConfig, run, run_study  # noqa: F401
+    from trifront.space import SearchSpace  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-
 from optuna.study import StudyDirection
 
 OBJECTIVES: tuple[str, str, str] = ("accuracy", "epsilon", "unfairness")

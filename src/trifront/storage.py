@@ -52,7 +52,8 @@ def check_storage(url: str) -> None:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            tables = {r[0] for r in rows}
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
@@ -79,7 +80,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     try:
         return optuna.storages.RDBStorage(url) if "://" in url else optuna.storages.get_storage(url)
     except Exception as exc:  # sqlalchemy/driver errors vary by backend
-        raise StorageError(f"cannot open storage {url!r}: {exc.__class__.__name__}: {exc}") from None
+        raise StorageError(
+            f"cannot open storage {url!r}: {exc.__class__.__name__}: {exc}"
+        ) from None
 
 
 def study_names(url: str) -> list[str]:
