@@ -59,7 +59,9 @@ def front_figure(
         part = complete[mask]
         fig.add_trace(
             go.Scatter3d(
-                x=part["epsilon"],
+                # plotly's 3-D log axes draw unreadable ticks: plot log10(eps)
+                # on a linear axis and label the ticks in epsilon.
+                x=np.log10(part["epsilon"].to_numpy(dtype=float)),
                 y=part["unfairness"],
                 z=part["accuracy"],
                 mode="markers",
@@ -69,12 +71,19 @@ def front_figure(
                 hoverinfo="text",
             )
         )
+    acc = complete["accuracy"].to_numpy(dtype=float)
+    pad = 0.01
+    z_range = [float(acc.min()) - pad, float(acc.max()) + pad] if len(acc) else None
     fig.update_layout(
         title=title,
         scene=dict(
-            xaxis=dict(title="epsilon (log scale)", type="log"),
+            xaxis=dict(
+                title="epsilon (log scale)",
+                tickvals=[-3, -2, -1, 0, 1, 2],
+                ticktext=["0.001", "0.01", "0.1", "1", "10", "100"],
+            ),
             yaxis=dict(title="unfairness"),
-            zaxis=dict(title="accuracy"),
+            zaxis=dict(title="accuracy", range=z_range),
         ),
         margin=dict(l=0, r=0, t=50, b=0),
         legend=dict(x=0.01, y=0.98),
