@@ -221,7 +221,9 @@ def test_failed_pruned_and_infinite_trials_are_left_out_of_the_model() -> None:
     trial = study.ask(SPACE)
     frozen = study._storage.get_trial(trial._trial_id)
     assert frozen.system_attrs[PROPOSAL_KIND] == "model"
-    assert frozen.system_attrs[MODEL_DATA] == {"n_train": 4, "n_pending": 0}
+    data = frozen.system_attrs[MODEL_DATA]
+    assert (data["n_train"], data["n_pending"]) == (4, 0)
+    assert set(data["seconds"]) == {"fit", "build", "optimise"}
     assert _in_space(trial.params)
 
 
@@ -287,3 +289,32 @@ def test_beats_random_search_on_the_toy_problem() -> None:
         for s in range(5)
     ]
     assert hv_trifront > np.median(hv_random)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"acquisition": "lognehvi"}, {"input_warping": True, "warm_start": False}],
+    ids=["lognehvi", "warped"],
+)
+def test_acquisition_and_model_options_make_model_proposals(options: dict[str, Any]) -> None:
+    sampler = TrifrontSampler(
+        seed=0, n_startup_trials=4, reference_point=REF, known_objectives=KNOWN_EPS,
+        **FAST, **options,
+    )
+    study = run(sampler, 6)
+    assert [t.system_attrs[PROPOSAL_KIND] for t in study.trials[4:]] == ["model", "model"]
+    assert all(_in_space(t.params) for t in study.trials)
+
+
+def test_warm_start_keeps_the_fitted_hyperparameters_per_objective() -> None:
+    sampler = TrifrontSampler(
+        seed=0, n_startup_trials=4, reference_point=REF, known_objectives=KNOWN_EPS, **FAST
+    )
+    run(sampler, 6)
+    assert sorted(sampler._gp_state) == [("accuracy", 5), ("unfairness", 5)]
+    assert not any(k.startswith("outcome_transform") for k in sampler._gp_state[("accuracy", 5)])
+
+
+def test_unknown_acquisition_names_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="lognehvi"):
+        TrifrontSampler(reference_point=REF, acquisition="nehvi")

@@ -5,6 +5,18 @@ known objectives.
 """
 
 from trifront.search.registry import SAMPLERS, make_sampler
-from trifront.search.sampler import PROPOSAL_KIND, PROPOSAL_SECONDS, TrifrontSampler
+from trifront.search.sampler import (
+    ACQUISITIONS,
+    PROPOSAL_KIND,
+    PROPOSAL_SECONDS,
+    TrifrontSampler,
+)
 
-__all__ = ["PROPOSAL_KIND", "PROPOSAL_SECONDS", "SAMPLERS", "TrifrontSampler", "make_sampler"]
+__all__ = [
+    "ACQUISITIONS",
+    "PROPOSAL_KIND",
+    "PROPOSAL_SECONDS",
+    "SAMPLERS",
+    "TrifrontSampler",
+    "make_sampler",
+]
