@@ -454,3 +454,121 @@ def test_bad_data_raise_data_error(X, y, w, match: str) -> None:
     config = TrainConfig(lr=0.1, epochs=1, batch_size=2, max_grad_norm=1.0, noise_multiplier=1.0)
     with pytest.raises(DataError, match=match):
         train(make_model("logreg", n_features=2, seed=0), X, y, config, seed=0, sample_weight=w)
+
+
+# ------------------------------------------------------ (g) the fair loss a_i * sigmoid(z_i)
+
+
+def _fair_coef(n: int, seed: int) -> torch.Tensor:
+    """Fair-loss coefficients of both signs and of large magnitude (fixed, as between refreshes)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, generator=g, dtype=torch.float64) - 0.5) * 20.0
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+@pytest.mark.parametrize("max_grad_norm", [1e-3, 0.05, 1e3])
+def test_fast_fair_loss_clipped_sum_equals_opacus(name: str, max_grad_norm: float) -> None:
+    X, y = _problem(40, 6, seed=21)
+    X, y = X.double(), y.double()
+    w = torch.linspace(0.2, 3.0, 40, dtype=torch.float64)
+    a = _fair_coef(40, 1)
+    model = _model(name, 6, dtype=torch.float64)
+    fast = fast_engine.clipped_grad_sum(model, X, y, max_grad_norm, w, a)
+    ref = opacus_engine.clipped_grad_sum(model, X, y, max_grad_norm, w, a)
+    for x, r in zip(fast, ref, strict=True):
+        torch.testing.assert_close(x, r, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_fair_loss_unclipped_sum_is_the_autograd_gradient(name: str) -> None:
+    X, y = _problem(30, 5, seed=22)
+    X, y = X.double(), y.double()
+    a = _fair_coef(30, 2)
+    model = _model(name, 5, dtype=torch.float64)
+    z = model(X)
+    loss = nn.functional.binary_cross_entropy_with_logits(z, y, reduction="sum")
+    loss = loss + (a * torch.sigmoid(z)).sum()
+    expected = torch.autograd.grad(loss, list(model.parameters()))
+    fast = fast_engine.clipped_grad_sum(model, X, y, 1e9, None, a)
+    torch.testing.assert_close(_flat(fast), _flat(expected), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["fast", "opacus"])
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_fair_loss_gradient_is_clipped_to_c(engine: str, name: str) -> None:
+    """The whole per-example loss (weight and fair term included) is clipped to C."""
+    C = 0.05
+    X, y = _problem(12, 6, seed=23)
+    X, y = X.double(), y.double()
+    w = torch.tensor([0.0, 1.0, 5.0, 100.0, 3.0, 1e4] * 2, dtype=torch.float64)
+    a = torch.tensor([1e4, -1e4, 0.0, 50.0, -7.0, 1.0] * 2, dtype=torch.float64)
+    model = _model(name, 6, dtype=torch.float64)
+    clipped_sum = CLIPPED_SUMS[engine]
+    norms = [
+        _flat(clipped_sum(model, X[i : i + 1], y[i : i + 1], C, w[i : i + 1], a[i : i + 1])).norm()
+        for i in range(12)
+    ]
+    assert max(norms) <= C * (1 + 1e-6)
+    assert max(norms) > 0.9 * C
+
+
+@pytest.mark.parametrize("engine", ["fast", "opacus"])
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_fair_loss_changing_one_example_changes_no_other_clipped_gradient(
+    engine: str, name: str
+) -> None:
+    C = 0.1
+    X, y = _problem(10, 6, seed=24)
+    X, y = X.double(), y.double()
+    a = _fair_coef(10, 3)
+    model = _model(name, 6, dtype=torch.float64)
+    rows = fast_engine.clipped_per_example_grads(model, X, y, C, None, a)
+    X2, y2, a2 = X.clone(), y.clone(), a.clone()
+    X2[4], y2[4], a2[4] = 1.0 - X2[4], 1.0 - y2[4], -a2[4] * 3
+    rows2 = fast_engine.clipped_per_example_grads(model, X2, y2, C, None, a2)
+    others = torch.arange(10) != 4
+    assert torch.equal(rows[others], rows2[others])
+    clipped_sum = CLIPPED_SUMS[engine]
+    whole = _flat(clipped_sum(model, X, y, C, None, a))
+    changed = _flat(clipped_sum(model, X2, y2, C, None, a2))
+    torch.testing.assert_close(changed - whole, rows2[4] - rows[4], rtol=1e-8, atol=1e-12)
+
+
+class _RecordingTerm:
+    """A FairTerm with a deterministic refresh that records every call."""
+
+    def __init__(self, groups: torch.Tensor) -> None:
+        self.groups = groups
+        self.calls: list[torch.Tensor] = []
+
+    def refresh(self, logits: torch.Tensor) -> torch.Tensor:
+        self.calls.append(logits.detach().clone())
+        gap = torch.sigmoid(logits[self.groups == 1]).mean() - torch.sigmoid(
+            logits[self.groups == 0]
+        ).mean()
+        return torch.where(self.groups == 1, 2.0 * gap, -2.0 * gap).to(logits.dtype)
+
+
+def test_engines_refresh_the_fair_term_identically() -> None:
+    """Both engines refresh the term on the same schedule, from the logits of all rows.
+
+    (The engines draw their batches differently, so only the first refresh, at
+    the common initial model, is compared value for value.)
+    """
+    from trifront.privacy.dpsgd import epoch_starts
+
+    X, y = _problem(300, 6, seed=25)
+    X, y = X.double(), y.double()
+    groups = (X[:, 0] > 0.5).long()
+    config = TrainConfig(lr=0.5, epochs=3, batch_size=40, max_grad_norm=0.5, noise_multiplier=0.7)
+    terms = {}
+    for engine in ENGINES:
+        model = _model("logreg", 6, seed=1, dtype=torch.float64)
+        terms[engine] = _RecordingTerm(groups)
+        log = train(model, X, y, config, seed=5, engine=engine, fair=terms[engine])
+        assert not log.diverged
+    q, steps = sampling_schedule(n_train=300, batch_size=40, epochs=3)
+    assert len(terms["fast"].calls) == len(terms["opacus"].calls) == len(epoch_starts(steps, q))
+    assert len(epoch_starts(steps, q)) > 3  # several refreshes per epoch
+    torch.testing.assert_close(terms["fast"].calls[0], terms["opacus"].calls[0])
+    assert all(c.shape == (300,) for c in terms["fast"].calls + terms["opacus"].calls)

@@ -22,6 +22,15 @@ import torch
 from trifront.datasets import Dataset, Split, list_datasets, load_dataset, load_user_data
 from trifront.errors import ConfigError, TrialFailedError, unknown_name
 from trifront.fairness import FAIRNESS_METRICS, unfairness
+from trifront.fairness.knobs import FairPenalty, Knobs, reweighing_weights
+from trifront.fairness.private_stats import (
+    StatsPlan,
+    allocate,
+    noisy_cell_counts,
+    noisy_histograms,
+    stats_generator,
+)
+from trifront.fairness.thresholds import EDGES, GroupThresholds, choose_thresholds
 from trifront.models import MODELS, make_model, predict_proba
 from trifront.privacy import (
     ACCOUNTANTS,
@@ -29,10 +38,12 @@ from trifront.privacy import (
     TrainConfig,
     account,
     check_delta,
+    epsilon,
     noise_for_epsilon,
     sampling_schedule,
     train,
 )
+from trifront.privacy.dpsgd import epoch_starts
 from trifront.privacy.objpert import train_objective_perturbation
 from trifront.space import PARAMETRISATIONS
 
@@ -71,6 +82,23 @@ class TrialResult:
         n_train: Training examples.
         train_seconds: Wall time of training.
         eval_seconds: Wall time of accounting + evaluation.
+        epsilon_sgd: Epsilon of the DP-SGD steps alone (same accountant).
+        epsilon_stats: Epsilon of the fairness knobs' privatised statistics
+            alone (0.0 when none is released or they are declared public).
+            ``epsilon`` is their composition, not the sum.
+        public_statistics: True when the knobs' group statistics were declared
+            public (exact, *not* counted in ``epsilon``): the user's explicit opt-in.
+        uses_sensitive_at_prediction: True when predictions use per-group
+            thresholds: the sensitive attribute is needed at prediction time.
+        knob_fair_weight: Effective fair-loss weight lambda (0: off).
+        knob_reweigh: Effective reweighing strength alpha (0: off).
+        knob_threshold_gap: Target gap of the group thresholds (None: off).
+        decision_thresholds: Per-group probability thresholds (group order of
+            the data set), None without group thresholds.
+        stats_share: The share of the target epsilon given to the statistics.
+        stats_noise_counts: Noise multiplier of the (group, label) counts (0: none).
+        stats_noise_sums: Noise multiplier of each per-epoch sum release (0: none).
+        stats_noise_histograms: Noise multiplier of the score histograms (0: none).
     """
 
     accuracy: float
@@ -91,6 +119,18 @@ class TrialResult:
     n_train: int
     train_seconds: float
     eval_seconds: float
+    epsilon_sgd: float = math.nan
+    epsilon_stats: float = 0.0
+    public_statistics: bool = False
+    uses_sensitive_at_prediction: bool = False
+    knob_fair_weight: float = 0.0
+    knob_reweigh: float = 0.0
+    knob_threshold_gap: float | None = None
+    decision_thresholds: tuple[float, ...] | None = None
+    stats_share: float = 0.0
+    stats_noise_counts: float = 0.0
+    stats_noise_sums: float = 0.0
+    stats_noise_histograms: float = 0.0
 
     @property
     def values(self) -> tuple[float, float, float]:
@@ -138,6 +178,18 @@ class Problem:
         label: The label column of ``data_file``.
         positive: The positive label value of ``data_file`` (None: inferred
             when evident, e.g. 0/1).
+        stats_share: Share of the privacy budget given to the fairness knobs'
+            statistics, in ``(0, 1)``: with the epsilon parametrisation they
+            get noise such that they *alone* spend ``stats_share * target``,
+            and sigma is solved for what is left of the composed target; with
+            the noise parametrisation they alone spend
+            ``stats_share / (1 - stats_share) * epsilon_sgd``. Unused when no
+            knob releases a statistic.
+        public_statistics: Declare the knobs' group statistics public: exact
+            values, not counted in epsilon, flagged in every result. Explicit
+            opt-in only; the result then is *not* DP for those statistics.
+        allow_group_thresholds: False forbids per-group decision thresholds
+            (they need the sensitive attribute at prediction time).
     """
 
     dataset: str = "adult"
@@ -152,6 +204,9 @@ class Problem:
     data_file: str | None = None
     label: str | None = None
     positive: str | None = None
+    stats_share: float = 0.5
+    public_statistics: bool = False
+    allow_group_thresholds: bool = True
 
     def __post_init__(self) -> None:
         if self.data_file is not None:
@@ -183,6 +238,10 @@ class Problem:
             raise unknown_name("parametrisation", self.parametrisation, PARAMETRISATIONS)
         if not (isinstance(self.delta, float | int) and 0 < self.delta < 1):
             raise ConfigError(f"`0 < delta < 1` must hold, but got delta={self.delta}.")
+        if not (isinstance(self.stats_share, float | int) and 0 < self.stats_share < 1):
+            raise ConfigError(
+                f"`0 < stats_share < 1` must hold, but got stats_share={self.stats_share}."
+            )
 
     def data(self) -> Dataset:
         """The encoded data set (cached per process)."""
@@ -224,22 +283,17 @@ class Problem:
         if self.model == OBJPERT:
             return self._evaluate_objpert(ds, params, seed=seed, split=split)
         p = _checked_params(params, self.parametrisation, self.model)
+        knobs = Knobs.from_params(p)
+        if knobs.group_thresholds is not None and not self.allow_group_thresholds:
+            raise ConfigError(
+                "group thresholds are forbidden for this problem (they need the sensitive "
+                f"attribute at prediction time), but got group_thresholds={p['group_thresholds']}."
+            )
         t0 = time.perf_counter()
         q, steps = sampling_schedule(
             n_train=ds.n_train, batch_size=int(p["batch_size"]), epochs=int(p["epochs"])
         )
-        target: float | None = None
-        if self.parametrisation == "epsilon":
-            target = float(p["target_epsilon"])
-            sigma = noise_for_epsilon(
-                target_epsilon=target,
-                delta=self.delta,
-                sample_rate=q,
-                steps=steps,
-                accountant=self.accountant,
-            )
-        else:
-            sigma = float(p["noise_multiplier"])
+        sigma, plan, target = self._privacy(p, knobs, q=q, steps=steps)
         private = sigma > 0
         if private:
             spend = account(
@@ -248,10 +302,13 @@ class Problem:
                 steps=steps,
                 delta=self.delta,
                 accountant=self.accountant,
+                extra_gaussians=plan.gaussians,
             )
             eps, eps_rdp = spend.epsilon, spend.epsilon_rdp
+            eps_sgd, eps_stats = spend.epsilon_sgd, spend.epsilon_stats
         else:
-            eps = eps_rdp = math.inf
+            eps = eps_rdp = eps_sgd = math.inf
+            eps_stats = math.inf if plan.gaussians or plan.public else 0.0
         account_seconds = time.perf_counter() - t0
 
         hidden = (int(p["hidden"]),) if "hidden" in p else (64,)
@@ -265,7 +322,10 @@ class Problem:
         )
         X = torch.from_numpy(ds.train.X)
         y = torch.from_numpy(ds.train.y).float()
-        log = train(model, X, y, config, seed=seed, engine=self.engine)
+        gen = stats_generator(seed)
+        weights, fair = self._in_training_knobs(ds, knobs, plan, gen)
+        log = train(model, X, y, config, seed=seed, engine=self.engine,
+                    sample_weight=weights, fair=fair)
         if log.diverged:
             raise TrialFailedError(
                 f"training diverged (non-finite loss or parameters) with lr={p['lr']:.4g}, "
@@ -273,9 +333,19 @@ class Problem:
             )
 
         t1 = time.perf_counter()
+        thresholds = None
+        if knobs.group_thresholds is not None:
+            hist = noisy_histograms(
+                _logits(model, ds.train.X), ds.train.s, ds.train.y, n_groups=ds.n_groups,
+                edges=EDGES, std=plan.noise("histograms"), generator=gen,
+            )
+            thresholds = choose_thresholds(
+                hist, target_gap=knobs.group_thresholds, metric=self.fairness
+            )
         part = ds.val if split == "val" else ds.test
-        accuracy, gap = self._score(predict_proba(model, part.X), part)
+        accuracy, gap = self._score_knobs(model, part, thresholds)
         eval_seconds = account_seconds + time.perf_counter() - t1
+        uses_stats = knobs.needs_counts or knobs.group_thresholds is not None
         return TrialResult(
             accuracy=accuracy,
             epsilon=float(eps),
@@ -295,7 +365,91 @@ class Problem:
             n_train=ds.n_train,
             train_seconds=float(log.seconds),
             eval_seconds=float(eval_seconds),
+            epsilon_sgd=float(eps_sgd),
+            epsilon_stats=float(eps_stats),
+            public_statistics=bool(self.public_statistics and uses_stats),
+            uses_sensitive_at_prediction=thresholds is not None,
+            knob_fair_weight=knobs.fair_weight,
+            knob_reweigh=knobs.reweigh,
+            knob_threshold_gap=knobs.group_thresholds,
+            decision_thresholds=None if thresholds is None else thresholds.probabilities,
+            stats_share=float(self.stats_share) if plan.gaussians else 0.0,
+            stats_noise_counts=plan.noise("counts"),
+            stats_noise_sums=plan.noise("sums"),
+            stats_noise_histograms=plan.noise("histograms"),
         )
+
+    def _privacy(
+        self, p: Mapping[str, Any], knobs: Knobs, *, q: float, steps: int
+    ) -> tuple[float, StatsPlan, float | None]:
+        """Sigma of DP-SGD, the statistics' noise plan, and the target epsilon.
+
+        The statistics released: the (group, label) counts when lambda or alpha
+        is on; one sum release per epoch when lambda is on; the histograms when
+        group thresholds are on. Their budget is ``stats_share`` of the target
+        (see the class docstring); sigma is solved for the composed target.
+        """
+        n_sums = len(epoch_starts(steps, q)) if knobs.fair_weight > 0 else 0
+        wanted = {"counts": knobs.needs_counts, "n_sums": n_sums,
+                  "histograms": knobs.group_thresholds is not None}
+        any_stats = knobs.needs_counts or n_sums > 0 or knobs.group_thresholds is not None
+        target: float | None = None
+        if self.parametrisation == "epsilon":
+            target = float(p["target_epsilon"])
+            if math.isinf(target) or self.public_statistics or not any_stats:
+                plan = allocate(stats_epsilon=math.inf, delta=self.delta, **wanted)
+            else:
+                plan = allocate(stats_epsilon=self.stats_share * target, delta=self.delta,
+                                **wanted)
+            sigma = noise_for_epsilon(
+                target_epsilon=target,
+                delta=self.delta,
+                sample_rate=q,
+                steps=steps,
+                accountant=self.accountant,
+                extra_gaussians=plan.gaussians,
+            )
+            return sigma, plan, target
+        sigma = float(p["noise_multiplier"])
+        if sigma == 0 or self.public_statistics or not any_stats:
+            return sigma, allocate(stats_epsilon=math.inf, delta=self.delta, **wanted), None
+        eps_sgd = epsilon(noise_multiplier=sigma, sample_rate=q, steps=steps, delta=self.delta,
+                          accountant=self.accountant)
+        share = self.stats_share / (1.0 - self.stats_share)
+        return sigma, allocate(stats_epsilon=share * eps_sgd, delta=self.delta, **wanted), None
+
+    def _in_training_knobs(
+        self, ds: Dataset, knobs: Knobs, plan: StatsPlan, gen: torch.Generator
+    ) -> tuple[torch.Tensor | None, FairPenalty | None]:
+        """Sample weights (alpha) and the fair-loss term (lambda) from privatised counts."""
+        if not knobs.needs_counts:
+            return None, None
+        s, y = ds.train.s, ds.train.y
+        counts = noisy_cell_counts(s, y, n_groups=ds.n_groups, std=plan.noise("counts"),
+                                   generator=gen)
+        weights = None
+        if knobs.reweigh > 0:
+            cell_w = reweighing_weights(counts, strength=knobs.reweigh)
+            weights = torch.from_numpy(cell_w[s, y])
+        fair = None
+        if knobs.fair_weight > 0:
+            fair = FairPenalty(weight=knobs.fair_weight, metric=self.fairness, s=s, y=y,
+                               counts=counts, sums_std=plan.noise("sums"), generator=gen)
+        return weights, fair
+
+    def _score_knobs(
+        self, model: torch.nn.Module, part: Split, thresholds: GroupThresholds | None
+    ) -> tuple[float, float]:
+        """Accuracy and gap of the model, with group thresholds when given."""
+        if thresholds is None:
+            return self._score(predict_proba(model, part.X), part)
+        z = _logits(model, part.X)
+        if not np.all(np.isfinite(z)):
+            raise TrialFailedError("the trained model predicts non-finite logits.")
+        y_pred = thresholds.predict(z, part.s)
+        accuracy = float(np.mean(y_pred == part.y))
+        gap = unfairness(part.y, y_pred, sensitive_features=part.s, metric=self.fairness)
+        return accuracy, gap
 
     def _score(self, prob: np.ndarray, part: Split) -> tuple[float, float]:
         """Accuracy and fairness gap of thresholded probabilities on one split."""
@@ -348,7 +502,15 @@ class Problem:
             n_train=ds.n_train,
             train_seconds=float(seconds),
             eval_seconds=float(time.perf_counter() - t1),
+            epsilon_sgd=eps,
         )
+
+
+def _logits(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
+    """Logits of the rows of ``X`` (float64 numpy), without tracking gradients."""
+    param = next(model.parameters())
+    with torch.no_grad():
+        return model(torch.as_tensor(X, dtype=param.dtype)).reshape(-1).double().numpy()
 
 
 def _checked_params(params: Mapping[str, Any], parametrisation: str, model: str) -> dict[str, Any]:

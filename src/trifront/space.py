@@ -6,6 +6,18 @@ spends exactly that budget, so the privacy objective is a known function of the
 inputs and the optimiser needs no model for it. The DPareto-style
 parametrisation (``"noise"``) searches the noise multiplier and computes epsilon.
 
+The fairness knobs are searched by default for the DP-SGD models (see
+:mod:`trifront.fairness.knobs`); each has an "off" region that is exactly
+plain DP-SGD:
+
+* ``fair_weight`` (λ), log scale on ``[1e-4, 30]``; λ < 1e-3 is off (the
+  bottom ~1/5 of the log range), so the optimiser can reach "off";
+* ``reweigh`` (α), linear on ``[0, 1]``; α < 0.05 is off;
+* ``group_thresholds`` (target gap of per-group thresholds), log scale on
+  ``[0.005, 0.3]``; a target >= 0.2 is off (as loose as no constraint on
+  Adult). Absent with ``group_thresholds=False`` (they need the sensitive
+  attribute at prediction time).
+
 Users override bounds in a TOML config file::
 
     [space.lr]
@@ -91,6 +103,20 @@ _OBJPERT = (
 )
 
 
+_KNOBS = (
+    Dimension("fair_weight", 1e-4, 30.0, log=True,
+              doc="fair-loss weight lambda (mean log-loss per unit of between-group rate "
+                  "std); below 1e-3 is off"),
+    Dimension("reweigh", 0.0, 1.0,
+              doc="Kamiran-Calders reweighing strength alpha (weights^alpha); below 0.05 is off"),
+)
+_THRESHOLDS = Dimension(
+    "group_thresholds", 0.005, 0.3, log=True,
+    doc="target gap of private per-group decision thresholds; 0.2 and above is off "
+        "(needs the sensitive attribute at prediction time)",
+)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """The searched dimensions and how privacy is parametrised.
@@ -118,7 +144,13 @@ class SearchSpace:
 
     @classmethod
     def default(
-        cls, model: str = "logreg", parametrisation: str = "epsilon", *, n_train: int | None = None
+        cls,
+        model: str = "logreg",
+        parametrisation: str = "epsilon",
+        *,
+        n_train: int | None = None,
+        knobs: bool = True,
+        group_thresholds: bool = True,
     ) -> SearchSpace:
         """The documented default space for a built-in model.
 
@@ -127,6 +159,9 @@ class SearchSpace:
             parametrisation: ``"epsilon"`` or ``"noise"``.
             n_train: Training-split size; when given, the expected batch size is
                 capped at a quarter of it (small data sets such as German credit).
+            knobs: Search the fairness knobs (DP-SGD models only).
+            group_thresholds: Include the group-thresholds knob (False when the
+                sensitive attribute may not be used at prediction time).
         """
         if model == "objpert":
             if parametrisation != "epsilon":
@@ -140,7 +175,10 @@ class SearchSpace:
             high = min(batch.high, max(8, n_train // 4))
             capped = replace(batch, low=min(batch.low, high), high=high)
             common = tuple(capped if d.name == "batch_size" else d for d in _COMMON)
-        return cls((privacy, *common, *extra), parametrisation)
+        fair: tuple[Dimension, ...] = ()
+        if knobs:
+            fair = (*_KNOBS, _THRESHOLDS) if group_thresholds else _KNOBS
+        return cls((privacy, *common, *extra, *fair), parametrisation)
 
     def __getitem__(self, name: str) -> Dimension:
         for d in self.dimensions:

@@ -30,6 +30,21 @@ upper bound of ε. Timings below are per value on 2 shared cores, for q in
 
 ``"gdp"`` is refused: the Gaussian-DP central-limit approximation is not an
 upper bound and can under-report ε.
+
+**Extra Gaussian statistics.** A fairness knob may release statistics of the
+training data (group counts, group score sums, score histograms) with the
+Gaussian mechanism. Each release ``j`` has an L2 sensitivity ``Δ_j`` (add or
+remove one example) and noise of standard deviation ``s_j``; its *noise
+multiplier* is ``σ_j = s_j / Δ_j``. :func:`account`, :func:`epsilon` and
+:func:`noise_for_epsilon` take them as ``extra_gaussians=(σ_1, σ_2, ...)`` and
+compose them with the DP-SGD run (adaptively: a release may depend on the
+model trained so far). Gaussian mechanisms compose *exactly* into one Gaussian
+mechanism of noise multiplier ``(Σ_j σ_j^-2)^-1/2`` (their privacy-loss
+distributions are Gaussian, and sums of Gaussians are Gaussian; equivalently
+μ-GDP with ``μ² = Σ μ_j²``), so each accountant composes the subsampled
+Gaussian of DP-SGD with that single Gaussian: PLD as a ``ComposedDpEvent``,
+PRV as a heterogeneous composition (a Gaussian is a "subsampled" Gaussian at
+q = 1), RDP by adding ``α / (2 σ²)`` at every order.
 """
 
 from __future__ import annotations
@@ -38,6 +53,7 @@ import functools
 import math
 import numbers
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,7 +69,10 @@ __all__ = [
     "PrivacySpend",
     "account",
     "check_delta",
+    "combined_noise_multiplier",
     "epsilon",
+    "gaussian_epsilon",
+    "gaussian_noise_for_epsilon",
     "noise_for_epsilon",
     "sampling_schedule",
 ]
@@ -187,22 +206,114 @@ def sampling_schedule(*, n_train: int, batch_size: int, epochs: int) -> tuple[fl
 # --------------------------------------------------------------------------- accountants
 
 
-def _rdp_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
+def combined_noise_multiplier(noise_multipliers: Sequence[float]) -> float:
+    """The one Gaussian mechanism equivalent to composing several.
+
+    Args:
+        noise_multipliers: Noise multipliers ``σ_j`` (noise std / L2 sensitivity),
+            each ``> 0``; ``math.inf`` entries (no release) are ignored.
+
+    Returns:
+        ``(Σ_j σ_j^-2)^-1/2``; ``math.inf`` for an empty sequence (nothing released).
+
+    Raises:
+        PrivacyError: If an entry is not a number ``> 0``.
+    """
+    total = 0.0
+    for value in noise_multipliers:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise PrivacyError(f"a noise multiplier must be a number, but got {value!r}.")
+        s = float(value)
+        if math.isnan(s) or s <= 0.0:
+            raise PrivacyError(f"`noise_multiplier > 0` must hold, but got {s}.")
+        total += 1.0 / (s * s)
+    return math.inf if total == 0.0 else 1.0 / math.sqrt(total)
+
+
+def _gaussian_delta(eps: float, sigma: float) -> float:
+    """Exact δ(ε) of the Gaussian mechanism (Balle & Wang 2018, Theorem 8)."""
+    from scipy.stats import norm
+
+    mu = 1.0 / sigma
+    return float(norm.cdf(-eps / mu + mu / 2.0) - math.exp(eps) * norm.cdf(-eps / mu - mu / 2.0))
+
+
+def gaussian_epsilon(*, noise_multiplier: float, delta: float) -> float:
+    """Exact ε of one Gaussian mechanism at ``delta`` (the analytic Gaussian mechanism).
+
+    Args:
+        noise_multiplier: σ = noise std / L2 sensitivity, ``> 0`` (``inf``: nothing
+            released, ε = 0).
+        delta: δ, in ``(0, 1)``.
+
+    Returns:
+        The smallest ε with ``δ(ε) <= delta``, to 1e-9 relative accuracy (rounded up).
+    """
+    from scipy.optimize import brentq
+
+    sigma = _check_noise(noise_multiplier)
+    delta = _check_delta_range(delta)
+    if math.isinf(sigma):
+        return 0.0
+    if sigma == 0.0:
+        return math.inf
+    if _gaussian_delta(0.0, sigma) <= delta:
+        return 0.0
+    hi = 1.0
+    while _gaussian_delta(hi, sigma) > delta:
+        hi *= 2.0
+    root = brentq(lambda e: _gaussian_delta(e, sigma) - delta, 0.0, hi, xtol=1e-12, rtol=1e-10)
+    return float(root) * (1.0 + 1e-9)
+
+
+def gaussian_noise_for_epsilon(*, target_epsilon: float, delta: float) -> float:
+    """The noise multiplier of one Gaussian mechanism that is exactly (ε, δ)-DP.
+
+    Args:
+        target_epsilon: ε, ``> 0``.
+        delta: δ, in ``(0, 1)``.
+
+    Returns:
+        σ with ``gaussian_epsilon(σ) <= target_epsilon`` (σ is rounded up by 1e-9).
+    """
+    from scipy.optimize import brentq
+
+    delta = _check_delta_range(delta)
+    eps = float(target_epsilon)
+    if not (eps > 0.0 and math.isfinite(eps)):
+        raise PrivacyError(f"`0 < target_epsilon < inf` must hold, but got {target_epsilon}.")
+    lo, hi = 1e-3, 1.0
+    while _gaussian_delta(eps, hi) > delta:
+        hi *= 2.0
+    root = brentq(
+        lambda log_s: _gaussian_delta(eps, math.exp(log_s)) - delta,
+        math.log(lo), math.log(hi), xtol=1e-12,
+    )
+    return math.exp(root) * (1.0 + 1e-9)
+
+
+def _rdp_epsilon(sigma: float, q: float, steps: int, delta: float, extra: float) -> float:
     from opacus.accountants.analysis import rdp as rdp_analysis
 
-    rdp = rdp_analysis.compute_rdp(
-        q=q, noise_multiplier=sigma, steps=steps, orders=list(_RDP_ORDERS)
-    )
+    orders = list(_RDP_ORDERS)
+    if steps > 0 and math.isfinite(sigma):
+        rdp = np.asarray(rdp_analysis.compute_rdp(
+            q=q, noise_multiplier=sigma, steps=steps, orders=orders
+        ), dtype=float)
+    else:
+        rdp = np.zeros(len(orders))
+    if math.isfinite(extra):
+        rdp = rdp + np.asarray(orders) / (2.0 * extra * extra)
     with warnings.catch_warnings():
         # Opacus warns when the best order is at the edge of the grid (large σ):
         # the value is then looser, still sound, and RDP is only the cross-check.
         warnings.simplefilter("ignore", UserWarning)
-        eps, _ = rdp_analysis.get_privacy_spent(orders=list(_RDP_ORDERS), rdp=rdp, delta=delta)
+        eps, _ = rdp_analysis.get_privacy_spent(orders=orders, rdp=rdp, delta=delta)
     return float(eps)
 
 
 def _prv_bounds(
-    sigma: float, q: float, steps: int, delta: float, eps_error: float
+    sigma: float, q: float, steps: int, delta: float, eps_error: float, extra: float
 ) -> tuple[float, float, float, float]:
     """PRV (lower, estimate, upper) ε and the eps_error actually used.
 
@@ -211,25 +322,31 @@ def _prv_bounds(
     from opacus.accountants.analysis import prv
 
     delta_error = delta * _DELTA_ERROR_FRACTION
-    spread = math.sqrt(steps * math.log(12.0 / delta_error) / 2.0)
     with warnings.catch_warnings(), np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         # The domain size comes from Opacus' RDP analysis, which warns when the best
         # order is at the edge of its grid (the domain is then wider: still safe).
         # log(1 - q) at q = 1 and exp(t) at the domain edges are inf/0 by design.
         warnings.simplefilter("ignore", UserWarning)
-        rv = prv.PoissonSubsampledGaussianPRV(sample_rate=q, noise_multiplier=sigma)
+        rvs = [prv.PoissonSubsampledGaussianPRV(sample_rate=q, noise_multiplier=sigma)]
+        counts = [steps]
+        if math.isfinite(extra):  # a Gaussian mechanism is the q = 1 case
+            rvs.append(prv.PoissonSubsampledGaussianPRV(sample_rate=1.0, noise_multiplier=extra))
+            counts.append(1)
+        spread = math.sqrt(sum(counts) * math.log(12.0 / delta_error) / 2.0)
         half_width = prv.compute_safe_domain_size(
-            prvs=[rv], max_self_compositions=[steps], eps_error=eps_error, delta_error=delta_error
+            prvs=rvs, max_self_compositions=counts, eps_error=eps_error, delta_error=delta_error
         )
         # mesh = eps_error / spread (Gopi et al.), points = 2 * half_width / mesh.
         eps_error = max(eps_error, 2.0 * half_width * spread / MAX_PRV_GRID)
         if eps_error > _PRV_MAX_ERROR:
             raise _GridTooLarge
         domain = prv.Domain.create_aligned(-half_width, half_width, eps_error / spread)
-        truncated = prv.TruncatedPrivacyRandomVariable(rv, domain.t_min, domain.t_max)
-        composed = prv.compose_heterogeneous(
-            dprvs=[prv.discretize(truncated, domain)], num_self_compositions=[steps]
-        )
+        dprvs = [
+            prv.discretize(prv.TruncatedPrivacyRandomVariable(rv, domain.t_min, domain.t_max),
+                           domain)
+            for rv in rvs
+        ]
+        composed = prv.compose_heterogeneous(dprvs=dprvs, num_self_compositions=counts)
         lower, estimate, upper = composed.compute_epsilon(delta, delta_error, eps_error)
     return float(lower), float(estimate), float(upper), eps_error
 
@@ -238,32 +355,34 @@ class _GridTooLarge(Exception):
     """A PRV grid fine enough would not fit in MAX_PRV_GRID points."""
 
 
-def _prv_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
+def _prv_epsilon(sigma: float, q: float, steps: int, delta: float, extra: float) -> float:
     # First guess of the scale from RDP (an upper bound, usually 5-30 % above);
     # refine once if the certified slack exceeds 1 % of the estimate.
-    scale = _rdp_epsilon(sigma, q, steps, delta)
+    scale = _rdp_epsilon(sigma, q, steps, delta, extra)
     eps_error = min(_PRV_MAX_ERROR, _PRV_REL_ERROR * scale)
     try:
-        lower, estimate, upper, used = _prv_bounds(sigma, q, steps, delta, eps_error)
+        lower, estimate, upper, used = _prv_bounds(sigma, q, steps, delta, eps_error, extra)
         target_error = _PRV_REL_ERROR * max(estimate, 0.0)
         if upper - lower > 0.01 * upper and used == eps_error > target_error:
-            lower, estimate, upper, _ = _prv_bounds(sigma, q, steps, delta, target_error)
+            lower, estimate, upper, _ = _prv_bounds(sigma, q, steps, delta, target_error, extra)
     except _GridTooLarge:
         return scale  # ε in the hundreds: the RDP bound is sound and as good as any
     return max(upper, 0.0)
 
 
-def _pld_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
+def _pld_epsilon(sigma: float, q: float, steps: int, delta: float, extra: float) -> float:
     import dp_accounting
     from dp_accounting.pld import PLDAccountant
 
     # The pessimistic rounding adds a bias that grows with the interval; scaling
     # the interval with ε (RDP is an upper bound of it) keeps it below ~0.15 %.
-    scale = _rdp_epsilon(sigma, q, steps, delta)
+    scale = _rdp_epsilon(sigma, q, steps, delta, extra)
     interval = min(_PLD_MAX_INTERVAL, max(_PLD_MIN_INTERVAL, _PLD_REL_INTERVAL * scale))
-    event = dp_accounting.SelfComposedDpEvent(
+    event: Any = dp_accounting.SelfComposedDpEvent(
         dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(sigma)), steps
     )
+    if math.isfinite(extra):
+        event = dp_accounting.ComposedDpEvent([event, dp_accounting.GaussianDpEvent(extra)])
     acc = PLDAccountant(value_discretization_interval=interval)
     acc.compose(event)
     return max(float(acc.get_epsilon(delta)), 0.0)
@@ -273,13 +392,16 @@ _ENGINES = {"prv": _prv_epsilon, "pld": _pld_epsilon, "rdp": _rdp_epsilon}
 
 
 @functools.lru_cache(maxsize=4096)
-def _epsilon_cached(sigma: float, q: float, steps: int, delta: float, accountant: str) -> float:
+def _epsilon_cached(
+    sigma: float, q: float, steps: int, delta: float, accountant: str, extra: float = math.inf
+) -> float:
     try:
-        value = _ENGINES[accountant](sigma, q, steps, delta)
+        value = _ENGINES[accountant](sigma, q, steps, delta, extra)
     except (RuntimeError, ValueError, FloatingPointError) as err:
         raise PrivacyError(
             f"the {accountant!r} accountant cannot bound epsilon for noise_multiplier={sigma}, "
-            f"sample_rate={q}, steps={steps}, delta={delta}: {err}"
+            f"sample_rate={q}, steps={steps}, delta={delta}, extra Gaussian noise "
+            f"multiplier={extra}: {err}"
         ) from err
     if math.isnan(value):
         raise PrivacyError(
@@ -296,8 +418,9 @@ def epsilon(
     steps: int,
     delta: float,
     accountant: str = DEFAULT_ACCOUNTANT,
+    extra_gaussians: Sequence[float] = (),
 ) -> float:
-    """ε of a DP-SGD run, as a sound upper bound.
+    """ε of a DP-SGD run (composed with extra Gaussian statistics), as a sound upper bound.
 
     Args:
         noise_multiplier: σ, the noise standard deviation divided by the
@@ -307,10 +430,14 @@ def epsilon(
         steps: Number of DP-SGD steps (integer ``>= 0``).
         delta: δ, in ``(0, 1)``.
         accountant: One of :data:`ACCOUNTANTS`.
+        extra_gaussians: Noise multipliers (noise std / L2 sensitivity under
+            add-or-remove-one) of Gaussian releases of the same training data,
+            composed with the run (see the module docstring).
 
     Returns:
         ε (natural-log units) at ``delta``: ``math.inf`` if ``noise_multiplier``
-        is 0 and steps > 0, ``0.0`` if ``steps`` is 0 or σ is infinite.
+        is 0 and steps > 0; without extra statistics, ``0.0`` if ``steps`` is 0
+        or σ is infinite.
 
     Raises:
         PrivacyError: If a number is out of range, or the accountant fails.
@@ -321,11 +448,18 @@ def epsilon(
     q = _check_sample_rate(sample_rate)
     steps = _check_steps(steps)
     delta = _check_delta_range(delta)
+    extra = combined_noise_multiplier(extra_gaussians)
     if steps == 0 or math.isinf(sigma):
-        return 0.0
+        if math.isinf(extra):
+            return 0.0
+        # The statistics alone (DP-SGD adds no privacy loss): exact for PLD and
+        # PRV (the analytic Gaussian mechanism), the RDP bound for "rdp".
+        if accountant == "rdp":
+            return _epsilon_cached(math.inf, q, 0, delta, accountant, extra)
+        return gaussian_epsilon(noise_multiplier=extra, delta=delta)
     if sigma == 0.0:
         return math.inf
-    return _epsilon_cached(sigma, q, steps, delta, accountant)
+    return _epsilon_cached(sigma, q, steps, delta, accountant, extra)
 
 
 # --------------------------------------------------------------------------- σ for ε
@@ -339,8 +473,13 @@ def noise_for_epsilon(
     steps: int,
     accountant: str = DEFAULT_ACCOUNTANT,
     rtol: float = 0.01,
+    extra_gaussians: Sequence[float] = (),
 ) -> float:
     """The noise multiplier σ that spends (almost exactly) ``target_epsilon``.
+
+    With ``extra_gaussians`` (Gaussian statistics released from the same data),
+    σ is solved for what is left: the *composed* ε of the run and the
+    statistics meets the target (see :func:`epsilon`).
 
     The result never overshoots: ``epsilon(σ) <= target_epsilon`` with the same
     accountant, re-checked on the returned value, and it is tight:
@@ -358,6 +497,8 @@ def noise_for_epsilon(
             is touched and ``0.0`` is returned.
         accountant: One of :data:`ACCOUNTANTS`.
         rtol: Relative tightness, in ``(0, 0.5]``.
+        extra_gaussians: Noise multipliers of Gaussian statistics composed with
+            the run (noise std / L2 sensitivity).
 
     Returns:
         σ (dimensionless). If even :data:`MIN_NOISE_MULTIPLIER` spends less than
@@ -365,7 +506,8 @@ def noise_for_epsilon(
 
     Raises:
         PrivacyError: If ``target_epsilon`` is NaN or ``<= 0``, if it would need
-            σ above :data:`MAX_NOISE_MULTIPLIER`, or another number is out of range.
+            σ above :data:`MAX_NOISE_MULTIPLIER`, if the statistics alone spend
+            the target, or another number is out of range.
         ConfigError: If the accountant is unknown or refused, or rtol is out of range.
     """
     accountant = _check_accountant(accountant)
@@ -382,14 +524,30 @@ def noise_for_epsilon(
         )
     if not (isinstance(rtol, numbers.Real) and 0.0 < rtol <= 0.5):
         raise ConfigError(f"`0 < rtol <= 0.5` must hold, but got rtol={rtol!r}.")
+    extra = combined_noise_multiplier(extra_gaussians)
     if math.isinf(target) or steps == 0:
         return 0.0
-    return _solve(target, delta, q, steps, accountant, float(rtol))
+    if math.isfinite(extra):
+        alone = epsilon(noise_multiplier=math.inf, sample_rate=q, steps=0, delta=delta,
+                        accountant=accountant, extra_gaussians=(extra,))
+        if alone >= target * (1.0 - rtol):
+            raise PrivacyError(
+                f"the statistics alone spend epsilon={alone:.4g} of target_epsilon={target:g} "
+                f"(delta={delta:g}); nothing is left for DP-SGD. Give the statistics a "
+                "smaller share or raise the target."
+            )
+    return _solve(target, delta, q, steps, accountant, float(rtol), extra)
 
 
 @functools.lru_cache(maxsize=1024)
 def _solve(
-    target: float, delta: float, q: float, steps: int, accountant: str, rtol: float
+    target: float,
+    delta: float,
+    q: float,
+    steps: int,
+    accountant: str,
+    rtol: float,
+    extra: float = math.inf,
 ) -> float:
     low_ok = target * (1.0 - rtol)
     aim = math.log(target * (1.0 - rtol / 2.0))
@@ -398,12 +556,13 @@ def _solve(
     def f(sigma: float) -> float:
         nonlocal calls
         calls += 1
-        return _epsilon_cached(sigma, q, steps, delta, accountant)
+        return _epsilon_cached(sigma, q, steps, delta, accountant, extra)
 
     def fail(reason: str) -> PrivacyError:
         return PrivacyError(
             f"cannot solve noise_multiplier for target_epsilon={target}, delta={delta}, "
-            f"sample_rate={q}, steps={steps}, accountant={accountant!r}: {reason}"
+            f"sample_rate={q}, steps={steps}, accountant={accountant!r}, extra Gaussian "
+            f"noise multiplier={extra:g}: {reason}"
         )
 
     # Secant on (log σ, log ε) through the last two points, safeguarded by the
@@ -451,17 +610,21 @@ def _solve(
 
 @dataclass(frozen=True)
 class PrivacySpend:
-    """The privacy spent by one DP-SGD run, with the RDP cross-check.
+    """The privacy spent by one DP-SGD run and its statistics, with the RDP cross-check.
 
     Attributes:
         noise_multiplier: σ (dimensionless).
         sample_rate: Poisson sampling probability q per step.
         steps: Number of DP-SGD steps.
         delta: δ of (ε, δ)-DP.
-        epsilon: ε at ``delta`` from ``accountant`` (sound upper bound).
+        epsilon: ε at ``delta`` from ``accountant`` (sound upper bound) of the
+            DP-SGD run composed with the extra Gaussian statistics.
         accountant: Name of the main accountant (one of :data:`ACCOUNTANTS`).
-        epsilon_rdp: ε at ``delta`` from the RDP accountant; always >= ``epsilon``
-            up to numerical noise.
+        epsilon_rdp: The composed ε at ``delta`` from the RDP accountant; always
+            >= ``epsilon`` up to numerical noise.
+        epsilon_sgd: ε of the DP-SGD run alone (``accountant``).
+        epsilon_stats: ε of the extra statistics alone (0.0 when there are none).
+        extra_gaussians: Noise multipliers of the extra Gaussian statistics.
     """
 
     noise_multiplier: float
@@ -471,6 +634,9 @@ class PrivacySpend:
     epsilon: float
     accountant: str
     epsilon_rdp: float
+    epsilon_sgd: float = math.nan
+    epsilon_stats: float = 0.0
+    extra_gaussians: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dict (JSON-ready except for ``inf``)."""
@@ -484,8 +650,9 @@ def account(
     steps: int,
     delta: float,
     accountant: str = DEFAULT_ACCOUNTANT,
+    extra_gaussians: Sequence[float] = (),
 ) -> PrivacySpend:
-    """Account a DP-SGD run with the main accountant and the RDP cross-check.
+    """Account a DP-SGD run and its statistics with the main accountant and RDP.
 
     Args:
         noise_multiplier: σ (dimensionless, ``>= 0``).
@@ -493,27 +660,28 @@ def account(
         steps: Number of DP-SGD steps (integer ``>= 0``).
         delta: δ, in ``(0, 1)``.
         accountant: The main accountant, one of :data:`ACCOUNTANTS`.
+        extra_gaussians: Noise multipliers (noise std / L2 sensitivity) of
+            Gaussian statistics of the same training data, composed with the run.
 
     Returns:
-        A :class:`PrivacySpend`.
+        A :class:`PrivacySpend`: the composed ε, and the budget split
+        (``epsilon_sgd``, ``epsilon_stats``).
 
     Raises:
         PrivacyError: If a number is out of range or the accountant fails.
         ConfigError: If the accountant is unknown or refused.
     """
-    main = epsilon(
-        noise_multiplier=noise_multiplier,
-        sample_rate=sample_rate,
-        steps=steps,
-        delta=delta,
-        accountant=accountant,
+    extras = tuple(float(s) for s in extra_gaussians)
+    kw = {"sample_rate": sample_rate, "steps": steps, "delta": delta}
+    main = epsilon(noise_multiplier=noise_multiplier, accountant=accountant,
+                   extra_gaussians=extras, **kw)
+    rdp = epsilon(noise_multiplier=noise_multiplier, accountant="rdp",
+                  extra_gaussians=extras, **kw)
+    sgd = main if not extras else epsilon(
+        noise_multiplier=noise_multiplier, accountant=accountant, **kw
     )
-    rdp = epsilon(
-        noise_multiplier=noise_multiplier,
-        sample_rate=sample_rate,
-        steps=steps,
-        delta=delta,
-        accountant="rdp",
+    stats = 0.0 if not extras else epsilon(
+        noise_multiplier=math.inf, accountant=accountant, extra_gaussians=extras, **kw
     )
     return PrivacySpend(
         noise_multiplier=float(noise_multiplier),
@@ -523,4 +691,7 @@ def account(
         epsilon=main,
         accountant=accountant,
         epsilon_rdp=rdp,
+        epsilon_sgd=sgd,
+        epsilon_stats=stats,
+        extra_gaussians=extras,
     )

@@ -7,8 +7,10 @@ An engine trains a model in place with Poisson-subsampled DP-SGD:
   training and the accountant agree);
 * at each step every example is in the batch with probability ``q``,
   independently (empty batches happen and still receive noise);
-* every per-example gradient of the weighted loss ``w_i * BCE(f(x_i), y_i)`` is
-  clipped to norm ``C`` (factor ``min(1, C / (||g_i|| + 1e-6))``, Opacus'
+* every per-example gradient of the whole per-example loss
+  ``w_i * BCE(f(x_i), y_i) + a_i * sigmoid(f(x_i))`` (``a_i``: the optional
+  fair-loss coefficient, see :class:`FairTerm`; 0 without it) is clipped to
+  norm ``C`` (factor ``min(1, C / (||g_i|| + 1e-6))``, Opacus'
   convention, over the whole parameter vector), summed, and Gaussian noise of
   standard deviation ``sigma * C`` per coordinate is added to the sum;
 * the noisy sum is divided by the *expected* batch size ``q * n`` (so the noise
@@ -17,12 +19,18 @@ An engine trains a model in place with Poisson-subsampled DP-SGD:
 
 With ``max_grad_norm=None`` the same loop runs without clipping or noise
 (non-private training).
+
+A :class:`FairTerm` is refreshed :data:`FAIR_REFRESHES_PER_EPOCH` times per
+epoch (at the steps of :func:`epoch_starts`) with the current logits of all
+training rows; what it reads from them must be privatised by the term itself
+(its cost is composed by the caller's accountant).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -31,6 +39,42 @@ from trifront.errors import ConfigError, DataError
 
 CLIP_EPS = 1e-6
 """Added to per-example norms in the clip factor ``C / (||g|| + CLIP_EPS)`` (as Opacus)."""
+
+
+class FairTerm(Protocol):
+    """A per-example fair-loss term ``a_i * sigmoid(z_i)`` whose coefficients are refreshed.
+
+    ``refresh(logits)`` receives the current logits of all ``n`` training rows
+    (shape ``(n,)``) at the steps of :func:`epoch_starts` and returns the coefficients
+    ``a`` (shape ``(n,)``) used until the next refresh. ``a_i`` may depend only
+    on example ``i`` and on privatised (or declared public) quantities.
+    """
+
+    def refresh(self, logits: torch.Tensor) -> torch.Tensor:
+        """New per-example coefficients from the current logits."""
+        ...
+
+
+FAIR_REFRESHES_PER_EPOCH = 4
+"""How many times per epoch a :class:`FairTerm` is refreshed (each refresh is one release)."""
+
+
+def epoch_starts(steps: int, sample_rate: float) -> list[int]:
+    """The steps at which a :class:`FairTerm` is refreshed.
+
+    An epoch is ``e = ceil(1 / q)`` steps; the term is refreshed every
+    ``ceil(e / FAIR_REFRESHES_PER_EPOCH)`` steps, so that the coefficients do
+    not overshoot parity within an epoch.
+
+    Args:
+        steps: Number of steps of the run.
+        sample_rate: Poisson rate ``q``.
+
+    Returns:
+        ``[0, k, 2k, ...]`` below ``steps``.
+    """
+    every = math.ceil(math.ceil(1 / sample_rate) / FAIR_REFRESHES_PER_EPOCH)
+    return list(range(0, steps, every))
 
 
 def _is_number(value: object) -> bool:

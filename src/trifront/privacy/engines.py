@@ -11,7 +11,7 @@ from torch import nn
 from trifront.errors import unknown_name
 from trifront.privacy import fast_engine, opacus_engine
 from trifront.privacy.accounting import sampling_schedule
-from trifront.privacy.dpsgd import TrainConfig, TrainLog, check_data, make_generators
+from trifront.privacy.dpsgd import FairTerm, TrainConfig, TrainLog, check_data, make_generators
 
 ENGINES: tuple[str, ...] = ("opacus", "fast")
 """Names accepted by :func:`train`: the Opacus reference and the fast vectorised engine."""
@@ -28,6 +28,7 @@ def train(
     seed: int,
     engine: str = "fast",
     sample_weight: torch.Tensor | None = None,
+    fair: FairTerm | None = None,
 ) -> TrainLog:
     """Train ``model`` in place with Poisson-subsampled DP-SGD (or plain SGD).
 
@@ -47,6 +48,11 @@ def train(
         sample_weight: Optional per-example loss weights, shape ``(n,)``. Each
             per-example loss is multiplied by its weight *before* clipping, so the
             sensitivity stays ``C``.
+        fair: Optional fair-loss term ``a_i sigmoid(z_i)`` added to each
+            per-example loss (also before clipping), its coefficients refreshed
+            several times per epoch from the current logits of all of ``X``
+            (:class:`~trifront.privacy.dpsgd.FairTerm`). The term must privatise
+            what it reads; its cost is the caller's to account.
 
     Returns:
         What happened; ``diverged=True`` (rather than an exception) when the loss
@@ -78,6 +84,7 @@ def train(
         steps=steps,
         sampling_generator=g_sample,
         noise_generator=g_noise,
+        fair=fair,
     )
     seconds = time.perf_counter() - start
     losses = record.losses

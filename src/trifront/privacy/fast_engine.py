@@ -6,8 +6,13 @@ tensors. Each step:
 
 1. takes a Poisson batch (drawn for a whole epoch at once by geometric
    skipping, :func:`poisson_batches`);
-2. runs the forward pass and the per-example logit gradient
-   ``delta_i = w_i * (sigmoid(z_i) - y_i)``;
+2. runs the forward pass and the per-example logit gradient of the whole
+   per-example loss ``w_i BCE(z_i, y_i) + a_i sigmoid(z_i)``:
+   ``delta_i = w_i (p_i - y_i) + a_i p_i (1 - p_i)`` with ``p_i = sigmoid(z_i)``
+   (``a_i``: the fair-loss coefficient, refreshed each epoch, see
+   :class:`~trifront.privacy.dpsgd.FairTerm`). Each example's loss depends on
+   its own logit only, so its gradient is ``delta_i`` times the gradient of
+   ``z_i``, and clipping ``delta_i`` clips the whole per-example gradient;
 3. computes each example's gradient norm without forming the gradient. For a
    linear layer with input ``a_i`` and output gradient ``g_i`` the per-example
    gradient is the outer product ``g_i a_i^T`` (plus ``g_i`` for the bias), of
@@ -35,7 +40,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from trifront.errors import ConfigError
 from trifront.models.modules import MLP, LogisticRegression
-from trifront.privacy.dpsgd import CLIP_EPS, RunRecord, TrainConfig
+from trifront.privacy.dpsgd import CLIP_EPS, FairTerm, RunRecord, TrainConfig, epoch_starts
 
 SUPPORTED_MODELS: tuple[type[nn.Module], ...] = (LogisticRegression, MLP)
 """Model classes the fast engine trains (exact types, not subclasses)."""
@@ -202,6 +207,13 @@ class _FlatNet:
             return torch.hypot(norm, self.one).mul_(self.inv_c)
         return norm.square_().add_(self.one)
 
+    def logits(self, X: torch.Tensor) -> torch.Tensor:
+        """Logits of ``X`` (``n x d``) at the current flat parameters, shape ``(n,)``."""
+        h = X
+        for i in range(self.depth - 1):
+            h = torch.addmm(self.bs[i], h, self.wts[i]).clamp_min_(0.0)
+        return torch.addmv(self.bs[-1].expand(len(X)), h, self.wts[-1].view(-1))
+
     # -- one step's computations, shared by training and clipped_grad_sum ---------
 
     def _divisor(self, delta: torch.Tensor, scaled_norm: torch.Tensor) -> torch.Tensor:
@@ -219,6 +231,7 @@ class _FlatNet:
         yb: torch.Tensor,
         wb: torch.Tensor | None,
         xc: torch.Tensor | None,
+        ab: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Store the (clipped) per-example gradient sum of a batch in ``self.grad``.
 
@@ -228,6 +241,7 @@ class _FlatNet:
             wb: Optional batch loss weights, ``(b,)``.
             xc: The batch's :meth:`input_constant`, ``(b,)``; ``None`` computes it
                 from ``xb`` (when clipping).
+            ab: Optional fair-loss coefficients ``a_i``, ``(b,)``.
 
         Returns:
             The logits, ``(b,)``.
@@ -235,16 +249,21 @@ class _FlatNet:
         if self.clip is not None and xc is None:
             xc = self.input_constant(xb)
         if self.depth == 1:
-            return self._step_logreg(xb, yb, wb, xc)
+            return self._step_logreg(xb, yb, wb, xc, ab)
         if self.depth == 2:
-            return self._step_one_hidden(xb, yb, wb, xc)
-        return self._step_deep(xb, yb, wb, xc)
+            return self._step_one_hidden(xb, yb, wb, xc, ab)
+        return self._step_deep(xb, yb, wb, xc, ab)
 
     def _step_logreg(
-        self, xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor | None, xc: torch.Tensor | None
+        self,
+        xb: torch.Tensor,
+        yb: torch.Tensor,
+        wb: torch.Tensor | None,
+        xc: torch.Tensor | None,
+        ab: torch.Tensor | None,
     ) -> torch.Tensor:
         z = torch.addmv(self.bs[0].expand(len(xb)), xb, self.wts[0].view(-1))
-        delta = _delta(z, yb, wb)
+        delta = _delta(z, yb, wb, ab)
         if xc is not None:
             delta.div_(self._divisor(delta, xc))
         torch.mv(xb.t(), delta, out=self.gwts[0].view(-1))
@@ -252,12 +271,17 @@ class _FlatNet:
         return z
 
     def _step_one_hidden(
-        self, xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor | None, xc: torch.Tensor | None
+        self,
+        xb: torch.Tensor,
+        yb: torch.Tensor,
+        wb: torch.Tensor | None,
+        xc: torch.Tensor | None,
+        ab: torch.Tensor | None,
     ) -> torch.Tensor:
         a = torch.addmm(self.bs[0], xb, self.wts[0]).clamp_min_(0.0)
         w2 = self.wts[1].view(-1)
         z = torch.addmv(self.bs[1].expand(len(xb)), a, w2)
-        delta = _delta(z, yb, wb)
+        delta = _delta(z, yb, wb, ab)
         mask = a.sign()  # ReLU derivative, exactly 0 or 1
         if xc is not None:
             a_norm = torch.linalg.vector_norm(a, dim=1)
@@ -271,7 +295,12 @@ class _FlatNet:
         return z
 
     def _step_deep(
-        self, xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor | None, xc: torch.Tensor | None
+        self,
+        xb: torch.Tensor,
+        yb: torch.Tensor,
+        wb: torch.Tensor | None,
+        xc: torch.Tensor | None,
+        ab: torch.Tensor | None,
     ) -> torch.Tensor:
         acts = [xb]  # the input of each layer
         h = xb
@@ -279,7 +308,7 @@ class _FlatNet:
             h = torch.addmm(self.bs[i], h, self.wts[i]).clamp_min_(0.0)
             acts.append(h)
         z = torch.addmv(self.bs[-1].expand(len(xb)), h, self.wts[-1].view(-1))
-        delta = _delta(z, yb, wb)
+        delta = _delta(z, yb, wb, ab)
         outs = [delta.view(-1, 1)]  # the output gradient of each layer, last first
         for i in range(self.depth - 1, 0, -1):
             outs.append((outs[-1] @ self.wts[i].t()).mul_(acts[i].sign()))
@@ -299,10 +328,23 @@ class _FlatNet:
         return z
 
 
-def _delta(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-    """Derivative of ``w * BCE(z, y)`` w.r.t. the logit ``z``, shape ``(b,)``."""
-    d = torch.sigmoid(z).sub_(y)
-    return d if w is None else d.mul_(w)
+def _delta(
+    z: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, a: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Derivative of the per-example loss w.r.t. its logit ``z``, shape ``(b,)``.
+
+    The loss is ``w * BCE(z, y) + a * sigmoid(z)``: the weighted log-loss plus
+    the fair-loss term (:class:`~trifront.privacy.dpsgd.FairTerm`), so the
+    derivative is ``w (p - y) + a p (1 - p)`` with ``p = sigmoid(z)``. This is
+    the one place the fast engine differentiates the loss.
+    """
+    p = torch.sigmoid(z)
+    d = p - y
+    if w is not None:
+        d.mul_(w)
+    if a is not None:
+        d.add_(a * p * (1.0 - p))
+    return d
 
 
 def clipped_grad_sum(
@@ -311,6 +353,7 @@ def clipped_grad_sum(
     y: torch.Tensor,
     max_grad_norm: float,
     sample_weight: torch.Tensor | None = None,
+    fair_coef: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """The fast engine's clipped per-example gradient sum on one fixed batch (no noise).
 
@@ -323,6 +366,8 @@ def clipped_grad_sum(
         y: Batch labels in ``{0, 1}``, shape ``(b,)``.
         max_grad_norm: Clipping norm ``C``.
         sample_weight: Optional per-example loss weights, shape ``(b,)``.
+        fair_coef: Optional fair-loss coefficients ``a_i`` (loss term
+            ``a_i sigmoid(z_i)``), shape ``(b,)``.
 
     Returns:
         One tensor per parameter (``model.parameters()`` order and shapes):
@@ -335,7 +380,8 @@ def clipped_grad_sum(
     with torch.no_grad():
         X = X.to(net.theta.dtype)
         w = None if sample_weight is None else sample_weight.to(X.dtype)
-        net.step_grad(X, y.to(X.dtype), w, None)
+        a = None if fair_coef is None else fair_coef.to(X.dtype)
+        net.step_grad(X, y.to(X.dtype), w, None, a)
     return net.grads_as_params()
 
 
@@ -345,6 +391,7 @@ def clipped_per_example_grads(
     y: torch.Tensor,
     max_grad_norm: float,
     sample_weight: torch.Tensor | None = None,
+    fair_coef: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Each example's clipped gradient, flattened (a slow helper for tests and audits).
 
@@ -357,6 +404,7 @@ def clipped_per_example_grads(
         y: Labels in ``{0, 1}``, shape ``(b,)``.
         max_grad_norm: Clipping norm ``C``.
         sample_weight: Optional per-example loss weights, shape ``(b,)``.
+        fair_coef: Optional fair-loss coefficients, shape ``(b,)``.
 
     Returns:
         Clipped per-example gradients, shape ``b x P`` (``P`` = number of parameters,
@@ -365,7 +413,8 @@ def clipped_per_example_grads(
     rows = []
     for i in range(len(X)):
         w = None if sample_weight is None else sample_weight[i : i + 1]
-        parts = clipped_grad_sum(model, X[i : i + 1], y[i : i + 1], max_grad_norm, w)
+        a = None if fair_coef is None else fair_coef[i : i + 1]
+        parts = clipped_grad_sum(model, X[i : i + 1], y[i : i + 1], max_grad_norm, w, a)
         rows.append(torch.cat([p.reshape(-1) for p in parts]))
     return torch.stack(rows)
 
@@ -381,6 +430,7 @@ def run(
     steps: int,
     sampling_generator: torch.Generator,
     noise_generator: torch.Generator,
+    fair: FairTerm | None = None,
 ) -> RunRecord:
     """Train a built-in model in place with the fast engine.
 
@@ -394,6 +444,8 @@ def run(
         steps: Number of steps.
         sampling_generator: Generator of the batches.
         noise_generator: Generator of the Gaussian noise.
+        fair: Optional fair-loss term, refreshed at the steps of
+            :func:`~trifront.privacy.dpsgd.epoch_starts`.
 
     Returns:
         The per-step losses and batch sizes, and whether training diverged.
@@ -419,19 +471,25 @@ def run(
 
     with torch.no_grad():
         x_const = net.input_constant(X)  # once, gathered per batch
+        coef = None
+        refresh_at = set(epoch_starts(steps, sample_rate)) if fair is not None else set()
         for first in range(0, steps, per_epoch):
             block = min(per_epoch, steps - first)
             indices, offsets = poisson_batches(n, sample_rate, block, sampling_generator)
             for k in range(block):
                 lo, hi = offsets[k], offsets[k + 1]
                 idx = indices[lo:hi]
+                if first + k in refresh_at:
+                    coef = fair.refresh(net.logits(X)).to(X.dtype)  # type: ignore[union-attr]
                 yb = y.index_select(0, idx)
                 wb = None if sample_weight is None else sample_weight.index_select(0, idx)
+                ab = None if coef is None else coef.index_select(0, idx)
                 z = net.step_grad(
                     X.index_select(0, idx),
                     yb,
                     wb,
                     None if x_const is None else x_const.index_select(0, idx),
+                    ab,
                 )
                 if noise_std > 0:
                     row = (first + k) % noise_rows
@@ -443,7 +501,10 @@ def run(
                     net.theta.add_(buf, alpha=-step_size)
                 else:
                     net.theta.add_(net.grad, alpha=-step_size)
-                losses.append(binary_cross_entropy_with_logits(z, yb, weight=wb, reduction="sum"))
+                loss = binary_cross_entropy_with_logits(z, yb, weight=wb, reduction="sum")
+                if ab is not None:
+                    loss = loss + (ab * torch.sigmoid(z)).sum()
+                losses.append(loss)
                 sizes.append(hi - lo)
             if not (
                 bool(torch.isfinite(torch.stack(losses[-block:])).all())

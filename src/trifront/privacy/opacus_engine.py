@@ -25,7 +25,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data._utils.collate import default_collate
 
-from trifront.privacy.dpsgd import RunRecord, TrainConfig, params_finite
+from trifront.privacy.dpsgd import FairTerm, RunRecord, TrainConfig, epoch_starts, params_finite
 
 _OPACUS_ATTRS = ("grad_sample", "summed_grad", "_forward_counter", "_processed")
 
@@ -45,11 +45,24 @@ def _quiet_hooks() -> Iterator[None]:
 
 
 def _weighted_loss_terms(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None,
+    a: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Per-example weighted losses ``w_i * BCE(f(x_i), y_i)``, shape ``(b,)``."""
-    terms = binary_cross_entropy_with_logits(model(x).reshape(-1), y, reduction="none")
-    return terms if w is None else terms * w
+    """Per-example losses ``w_i * BCE(f(x_i), y_i) + a_i * sigmoid(f(x_i))``, shape ``(b,)``.
+
+    ``a_i`` is the optional fair-loss coefficient (:class:`~trifront.privacy.dpsgd.FairTerm`);
+    Opacus differentiates (and clips) the whole per-example loss.
+    """
+    z = model(x).reshape(-1)
+    terms = binary_cross_entropy_with_logits(z, y, reduction="none")
+    if w is not None:
+        terms = terms * w
+    if a is not None:
+        terms = terms + a * torch.sigmoid(z)
+    return terms
 
 
 def _strip_opacus(model: nn.Module) -> None:
@@ -68,10 +81,12 @@ def clipped_grad_sum(
     y: torch.Tensor,
     max_grad_norm: float,
     sample_weight: torch.Tensor | None = None,
+    fair_coef: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """Opacus' clipped per-example gradient sum on one fixed batch (no noise).
 
-    Per-example gradients of ``w_i * BCE(f(x_i), y_i)`` from ``GradSampleModule``,
+    Per-example gradients of ``w_i * BCE(f(x_i), y_i) + a_i * sigmoid(f(x_i))``
+    from ``GradSampleModule``,
     clipped and summed by ``DPOptimizer.clip_and_accumulate``. The model is left
     unchanged (no hooks, no gradients).
 
@@ -81,6 +96,7 @@ def clipped_grad_sum(
         y: Batch labels in ``{0, 1}``, shape ``(b,)``.
         max_grad_norm: Clipping norm ``C``.
         sample_weight: Optional per-example loss weights, shape ``(b,)``.
+        fair_coef: Optional fair-loss coefficients ``a_i``, shape ``(b,)``.
 
     Returns:
         One tensor per parameter (in ``model.parameters()`` order, each of that
@@ -100,7 +116,7 @@ def clipped_grad_sum(
             loss_reduction="sum",
         )
         opt.zero_grad(set_to_none=True)
-        _weighted_loss_terms(gsm, X, y.to(X.dtype), sample_weight).sum().backward()
+        _weighted_loss_terms(gsm, X, y.to(X.dtype), sample_weight, fair_coef).sum().backward()
         opt.clip_and_accumulate()
         out = [p.summed_grad.detach().clone().view_as(p) for p in params]  # type: ignore[attr-defined]
     finally:
@@ -113,12 +129,13 @@ def _poisson_loader(
     X: torch.Tensor,
     y: torch.Tensor,
     w: torch.Tensor,
+    idx: torch.Tensor,
     *,
     sample_rate: float,
     steps: int,
     generator: torch.Generator,
 ) -> DataLoader:
-    """A DataLoader of ``steps`` Poisson batches (possibly empty) of ``(x, y, w)``."""
+    """A DataLoader of ``steps`` Poisson batches (possibly empty) of ``(x, y, w, index)``."""
     from opacus.data_loader import wrap_collate_with_empty
     from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
@@ -127,13 +144,13 @@ def _poisson_loader(
     )
     collate = wrap_collate_with_empty(
         collate_fn=default_collate,
-        sample_empty_shapes=[(0, *X.shape[1:]), (0,), (0,)],
-        dtypes=[X.dtype, y.dtype, w.dtype],
+        sample_empty_shapes=[(0, *X.shape[1:]), (0,), (0,), (0,)],
+        dtypes=[X.dtype, y.dtype, w.dtype, idx.dtype],
     )
     # The loader's own generator only seeds worker processes (none here); a
     # private one keeps the global torch random state untouched.
     return DataLoader(
-        TensorDataset(X, y, w),
+        TensorDataset(X, y, w, idx),
         batch_sampler=sampler,
         collate_fn=collate,
         generator=torch.Generator().manual_seed(0),
@@ -152,6 +169,7 @@ def run(
     steps: int,
     sampling_generator: torch.Generator,
     noise_generator: torch.Generator,
+    fair: FairTerm | None = None,
 ) -> RunRecord:
     """Train ``model`` in place with Opacus (or plain torch when non-private).
 
@@ -165,6 +183,8 @@ def run(
         steps: Number of steps.
         sampling_generator: Generator of the batch masks.
         noise_generator: Generator of the Gaussian noise.
+        fair: Optional fair-loss term, refreshed with the logits of all of ``X``
+            at the steps of :func:`~trifront.privacy.dpsgd.epoch_starts`.
 
     Returns:
         The per-step losses and batch sizes, and whether training diverged.
@@ -173,7 +193,8 @@ def run(
     ebs = sample_rate * n
     w = torch.ones_like(y) if sample_weight is None else sample_weight
     loader = _poisson_loader(
-        X, y, w, sample_rate=sample_rate, steps=steps, generator=sampling_generator
+        X, y, w, torch.arange(n), sample_rate=sample_rate, steps=steps,
+        generator=sampling_generator,
     )
     params = [p for p in model.parameters() if p.requires_grad]
     base = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
@@ -204,9 +225,15 @@ def run(
         opt = base
         net = model
     try:
-        for step, (xb, yb, wb) in enumerate(loader):
+        coef = None
+        refresh_at = set(epoch_starts(steps, sample_rate)) if fair is not None else set()
+        for step, (xb, yb, wb, ib) in enumerate(loader):
+            if fair is not None and step in refresh_at:
+                with torch.no_grad():  # no grad: Opacus' hooks record nothing
+                    coef = fair.refresh(model(X).reshape(-1)).to(X.dtype)
             opt.zero_grad(set_to_none=True)
-            total = _weighted_loss_terms(net, xb, yb, wb).sum()
+            ab = None if coef is None else coef[ib]
+            total = _weighted_loss_terms(net, xb, yb, wb, ab).sum()
             if config.private:
                 total.backward()
             else:

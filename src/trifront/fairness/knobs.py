@@ -1,0 +1,246 @@
+"""The fairness knobs that keep the DP guarantee: λ (fair loss), α (reweighing), thresholds.
+
+* **Fair-loss weight λ** (:class:`FairPenalty`): DP-SGD on ``ℓ_i + r_i`` with
+  ``r_i = a_{c(i)} * sigmoid(z_i)``: a per-example term of example ``i``'s own
+  soft prediction, times a coefficient of its (group, label) cell ``c(i)``.
+  The coefficients are the gradient of ``λ * P`` with
+  ``P = Σ_k sqrt(V_k + τ²)``, where ``V_k`` is the (size-weighted) variance of
+  the groups' soft positive rates under condition ``k`` of the chosen metric
+  (all examples for demographic parity, ``y = 1`` for equal opportunity, both
+  labels separately for equalized odds), times ``n``: so ``(1/n) Σ_i r_i`` has
+  the gradient of ``λ P``, and λ is "units of mean log-loss per unit of rate
+  standard deviation between groups" on any data set. ``P`` is a smoothed
+  (pseudo-Huber, τ = :data:`TAU`) standard deviation: proportional to the gap
+  far from parity, quadratic near it, so the push fades smoothly instead of
+  flipping sign (the instability of a sign-based penalty).
+  The coefficients use the privatised cell counts (released once) and the
+  privatised cell sums of ``sigmoid(z_i)`` at the current model (released
+  several times per epoch, :func:`trifront.privacy.dpsgd.epoch_starts`):
+  ``r_i`` depends on example ``i`` and on privatised quantities only, and
+  its gradient is clipped with the rest.
+* **Reweighing strength α** (:func:`reweighing_weights`): Kamiran–Calders
+  weights ``P(g) P(y) / P(g, y)`` from the privatised counts, raised to α and
+  normalised to mean 1; each per-example loss is weighted *before* clipping.
+* **Group thresholds**: see :mod:`trifront.fairness.thresholds`.
+
+Each knob at 0 / off is plain DP-SGD: no statistic is released and the loss,
+weights and thresholds are those of plain DP-SGD.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from trifront.errors import ConfigError, unknown_name
+from trifront.fairness.metrics import FAIRNESS_METRICS
+from trifront.fairness.private_stats import noisy_cell_sums
+
+FAIR_WEIGHT_OFF_BELOW = 1e-3
+"""λ below this is off (exactly 0): the searched log-scale dimension reaches "off"."""
+REWEIGH_OFF_BELOW = 0.05
+"""α below this is off (exactly 0): weights of ``w^α`` this close to 1 are not worth a release."""
+THRESHOLDS_OFF_FROM = 0.2
+"""A group-threshold target gap at or above this is off (Adult's unconstrained gap is ~0.18)."""
+TAU = 0.02
+"""Smoothing scale of the fair penalty, in units of rate standard deviation between groups."""
+MIN_CELL = 1.0
+"""Noisy counts are clamped to at least this (post-processing) before dividing by them."""
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The fairness knobs of one trial, already mapped to "off" where they are off.
+
+    Attributes:
+        fair_weight: λ ``>= 0`` (0: off).
+        reweigh: α in ``[0, 1]`` (0: off).
+        group_thresholds: Target gap of the per-group thresholds, or None (off).
+    """
+
+    fair_weight: float = 0.0
+    reweigh: float = 0.0
+    group_thresholds: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.fair_weight >= 0 and math.isfinite(self.fair_weight)):
+            raise ConfigError(f"`fair_weight >= 0` must hold, but got {self.fair_weight}.")
+        if not 0 <= self.reweigh <= 1:
+            raise ConfigError(f"`0 <= reweigh <= 1` must hold, but got {self.reweigh}.")
+        gap = self.group_thresholds
+        if gap is not None and not 0 < gap < 1:
+            raise ConfigError(f"`0 < group_thresholds < 1` must hold, but got {gap}.")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Knobs:
+        """Read the knob parameters of a trial (missing: off), applying the off zones.
+
+        Args:
+            params: Trial parameters, with optional ``fair_weight``, ``reweigh``
+                and ``group_thresholds``.
+
+        Returns:
+            The knobs; λ < :data:`FAIR_WEIGHT_OFF_BELOW`, α < :data:`REWEIGH_OFF_BELOW`
+            and a gap >= :data:`THRESHOLDS_OFF_FROM` (or None) are off.
+        """
+        lam = float(params.get("fair_weight", 0.0) or 0.0)
+        alpha = float(params.get("reweigh", 0.0) or 0.0)
+        gap = params.get("group_thresholds")
+        if not (lam >= 0 and math.isfinite(lam)):
+            raise ConfigError(f"`fair_weight >= 0` must hold, but got {params['fair_weight']}.")
+        if not 0 <= alpha <= 1:
+            raise ConfigError(f"`0 <= reweigh <= 1` must hold, but got {params['reweigh']}.")
+        gap_f = None if gap is None else float(gap)
+        if gap_f is not None and not gap_f > 0:
+            raise ConfigError(f"`group_thresholds > 0` must hold, but got {gap}.")
+        return cls(
+            fair_weight=lam if lam >= FAIR_WEIGHT_OFF_BELOW else 0.0,
+            reweigh=alpha if alpha >= REWEIGH_OFF_BELOW else 0.0,
+            group_thresholds=gap_f if gap_f is not None and gap_f < THRESHOLDS_OFF_FROM
+            else None,
+        )
+
+    @property
+    def needs_counts(self) -> bool:
+        """Whether the (group, label) counts are released."""
+        return self.fair_weight > 0 or self.reweigh > 0
+
+    @property
+    def off(self) -> bool:
+        """True when every knob is off: plain DP-SGD."""
+        return self.fair_weight == 0 and self.reweigh == 0 and self.group_thresholds is None
+
+
+def _conditions(metric: str) -> tuple[tuple[int, ...], ...]:
+    """Label sets conditioning the rates the metric compares."""
+    if metric in ("demographic_parity", "demographic_parity_ratio"):
+        return ((0, 1),)
+    if metric == "equal_opportunity":
+        return ((1,),)
+    if metric == "equalized_odds":
+        return ((0,), (1,))
+    raise unknown_name("fairness metric", metric, FAIRNESS_METRICS)
+
+
+def penalty_coefficients(
+    counts: np.ndarray, sums: np.ndarray, *, weight: float, metric: str
+) -> np.ndarray:
+    """Per-cell coefficients ``a[g, y]`` of the fair term ``r_i = a * sigmoid(z_i)``.
+
+    Pure post-processing of released statistics.
+
+    Args:
+        counts: (Noisy) counts, ``G x 2``.
+        sums: (Noisy) sums of soft predictions, ``G x 2``.
+        weight: λ.
+        metric: The fairness metric whose rates are compared.
+
+    Returns:
+        ``G x 2`` coefficients (0 for labels outside every condition).
+    """
+    counts = np.maximum(np.asarray(counts, dtype=np.float64), MIN_CELL)
+    sums = np.asarray(sums, dtype=np.float64)
+    n = float(counts.sum())  # the (privatised) n scaling the term: (1/n) Σ r_i ~ λ P
+    coef = np.zeros_like(counts)
+    for labels in _conditions(metric):
+        cols = list(labels)
+        n_g = counts[:, cols].sum(axis=1)
+        rate_g = np.clip(sums[:, cols].sum(axis=1) / n_g, 0.0, 1.0)
+        n_k = n_g.sum()
+        mean = float((n_g * rate_g).sum() / n_k)
+        d = rate_g - mean
+        var = float((n_g / n_k * d * d).sum())
+        grad = d / (n_k * math.sqrt(var + TAU * TAU))
+        coef[:, cols] += (weight * n * grad)[:, None]
+    return coef
+
+
+class FairPenalty:
+    """The fair-loss term of DP-SGD, refreshed from privatised statistics each epoch.
+
+    An engine calls :meth:`refresh` with the current logits of all training
+    examples at the start of every epoch and adds ``coef_i * sigmoid(z_i)`` to
+    each example's loss until the next refresh.
+
+    Privacy: :meth:`refresh` releases the ``G x 2`` sums of ``sigmoid(z_i)``
+    (L2 sensitivity 1, see :func:`noisy_cell_sums`) with noise std ``sums_std``;
+    the coefficients are post-processing of that release and of the counts
+    released before training. With ``n_epochs`` refreshes the accountant
+    composes ``n_epochs`` Gaussians of noise multiplier ``sums_std``.
+
+    Args:
+        weight: λ ``> 0``.
+        metric: Fairness metric.
+        s: Group index per training example, ``(n,)``.
+        y: Label per training example, ``(n,)``.
+        counts: The released (group, label) counts, ``G x 2``.
+        sums_std: Noise std of each sums release (0.0: exact/public).
+        generator: Source of the sums' noise.
+    """
+
+    def __init__(
+        self,
+        *,
+        weight: float,
+        metric: str,
+        s: np.ndarray,
+        y: np.ndarray,
+        counts: np.ndarray,
+        sums_std: float,
+        generator: torch.Generator,
+    ) -> None:
+        self.weight = float(weight)
+        self.metric = metric
+        self.s = np.asarray(s, dtype=np.int64)
+        self.y = np.asarray(y, dtype=np.int64)
+        self.counts = np.asarray(counts, dtype=np.float64)
+        self.n_groups = self.counts.shape[0]
+        self.sums_std = float(sums_std)
+        self.generator = generator
+        self.refreshes = 0
+        self.last_coefficients: np.ndarray | None = None
+
+    def refresh(self, logits: torch.Tensor) -> torch.Tensor:
+        """Release the soft-rate sums at the current model; return per-example coefficients.
+
+        Args:
+            logits: Current logits of all training examples, ``(n,)``.
+
+        Returns:
+            ``coef_i = a[s_i, y_i]``, shape ``(n,)``, in the logits' dtype.
+        """
+        prob = torch.sigmoid(logits.detach().double()).numpy()
+        sums = noisy_cell_sums(
+            prob, self.s, self.y, n_groups=self.n_groups, std=self.sums_std,
+            generator=self.generator,
+        )
+        coef = penalty_coefficients(
+            self.counts, sums, weight=self.weight, metric=self.metric
+        )
+        self.refreshes += 1
+        self.last_coefficients = coef
+        return torch.from_numpy(coef[self.s, self.y]).to(logits.dtype)
+
+
+def reweighing_weights(counts: np.ndarray, *, strength: float) -> np.ndarray:
+    """Kamiran–Calders weights from (noisy) counts, raised to α, normalised to mean 1.
+
+    ``w[g, y] = (N_g N_y / (N N_{g,y}))^α`` divided by their mean over the
+    examples (estimated from the same counts). Post-processing of the counts.
+
+    Args:
+        counts: (Noisy) counts, ``G x 2``.
+        strength: α in ``[0, 1]``; 0 gives all weights 1.
+
+    Returns:
+        ``G x 2`` weights.
+    """
+    c = np.maximum(np.asarray(counts, dtype=np.float64), MIN_CELL)
+    total = c.sum()
+    w = (c.sum(axis=1, keepdims=True) * c.sum(axis=0, keepdims=True) / (total * c)) ** strength
+    return w / float((w * c).sum() / total)
