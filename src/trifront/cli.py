@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from trifront import __version__
+from trifront.cli_bench import BENCH_COMMANDS, add_bench_command
 from trifront.cli_report import REPORT_COMMANDS, add_report_commands
 from trifront.errors import ConfigError, TrifrontError
 
@@ -67,6 +68,19 @@ def _epsilon(text: str) -> float:
     return value
 
 
+def _add_knob_flags(g: Any) -> None:
+    """Flags shared by `run` and `evaluate` about the fairness knobs' privacy."""
+    g.add_argument("--no-group-thresholds", action="store_true", default=None,
+                   help="forbid per-group decision thresholds (they need the sensitive "
+                   "attribute at prediction time); `run` drops them from the space")
+    g.add_argument("--public-statistics", action="store_true", default=None,
+                   help="declare the knobs' group statistics public: exact, NOT counted in "
+                   "epsilon, flagged public_statistics=true in every output (explicit opt-in)")
+    g.add_argument("--stats-share", type=_positive_float, metavar="FRACTION",
+                   help="share of the target epsilon the knobs' privatised statistics alone "
+                   "spend; DP-SGD's sigma is solved for the composed rest (default 0.5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(
@@ -99,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sensitive", help="sensitive attribute (default: the data set card's)")
     g.add_argument("--delta", type=_positive_float, help="delta of (epsilon, delta)-DP (1e-5)")
     g.add_argument("--parametrisation", help="epsilon (search target epsilon, default) or noise")
+    _add_knob_flags(run.add_argument_group(
+        "fairness knobs (searched by default: fair_weight, reweigh, group_thresholds)"))
     g = run.add_argument_group("how")
     g.add_argument("--trials", type=int, help="total trials in the study (default 24)")
     g.add_argument("--sampler", help="trifront (default), botorch, gp, nsga2, tpe, random, qmc")
@@ -147,10 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sensitive")
     ev.add_argument("--split", default="val", help="val (default) or test")
     ev.add_argument("--json", action="store_true", help="print JSON")
+    k = ev.add_argument_group("fairness knobs (each off by default: plain DP-SGD)")
+    k.add_argument("--fair-weight", type=_positive_float, default=0.0, metavar="LAMBDA",
+                   help="fair-loss weight lambda >= 0 (below 1e-3 is off)")
+    k.add_argument("--reweigh", type=_positive_float, default=0.0, metavar="ALPHA",
+                   help="reweighing strength alpha in [0, 1] (below 0.05 is off)")
+    k.add_argument("--group-thresholds", type=_positive_float, metavar="TARGET_GAP",
+                   help="private per-group thresholds meeting this gap (needs the sensitive "
+                   "attribute at prediction time; 0.2 and above is off)")
+    _add_knob_flags(k)
 
     sub.add_parser("datasets", help="list the bundled data sets",
                    description="List the bundled data sets with their size and attributes.")
     add_report_commands(sub)
+    add_bench_command(sub)
     return parser
 
 
@@ -196,6 +222,17 @@ def _problem(s: dict[str, Any], **extra: Any) -> Any:
     )
 
 
+def _knob_problem_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Problem settings of the knob flags (--no-group-thresholds, --public-statistics, ...)."""
+    out: dict[str, Any] = {
+        "allow_group_thresholds": not args.no_group_thresholds,
+        "public_statistics": bool(args.public_statistics),
+    }
+    if args.stats_share is not None:
+        out["stats_share"] = args.stats_share
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from trifront.execution import ExecutionConfig
     from trifront.report.front import write_run_outputs
@@ -205,15 +242,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     s = _merged_run_settings(args)
     if not isinstance(s["trials"], int) or s["trials"] < 1:
         raise ConfigError(f"`--trials >= 1` must hold, but got {s['trials']}.")
-    problem = _problem(s, delta=float(s["delta"]), parametrisation=s["parametrisation"])
+    problem = _problem(s, delta=float(s["delta"]), parametrisation=s["parametrisation"],
+                       **_knob_problem_args(args))
     if problem.data_file is not None:
         from trifront.datasets import describe_inferred
 
         print(describe_inferred(problem.data().card), file=sys.stderr)
     n_train = problem.validate().n_train
-    space = SearchSpace.default(s["model"], s["parametrisation"], n_train=n_train).with_bounds(
-        s["space"]
-    )
+    space = SearchSpace.default(
+        s["model"], s["parametrisation"], n_train=n_train,
+        group_thresholds=problem.allow_group_thresholds,
+    ).with_bounds(s["space"])
     config = RunConfig(
         problem=problem, space=space, n_trials=s["trials"], storage=s["storage"],
         study_name=s["study"], seed=s["seed"], sampler=s["sampler"],
@@ -253,7 +292,7 @@ def _print_front(front_csv: Any) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    problem = _problem(vars(args), delta=args.delta)
+    problem = _problem(vars(args), delta=args.delta, **_knob_problem_args(args))
     if not (args.epsilon > 0):
         raise ConfigError(f"`--epsilon > 0` must hold (or 'inf'), but got {args.epsilon}.")
     params: dict[str, Any] = {"target_epsilon": args.epsilon}
@@ -264,6 +303,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   "epochs": args.epochs}
         if args.hidden is not None:
             params["hidden"] = args.hidden
+        params["fair_weight"] = args.fair_weight
+        params["reweigh"] = args.reweigh
+        if args.group_thresholds is not None:
+            params["group_thresholds"] = args.group_thresholds
     missing = [f"--{k.replace('_', '-')}" for k, v in needed.items() if v is None]
     if missing:
         raise ConfigError(f"model {args.model!r} needs {', '.join(missing)}.")
@@ -277,6 +320,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         for key, value in out.items():
             text = f"{value:.6g}" if isinstance(value, float) else str(value)
             print(f"{key:<{width}}  {text}")
+        print(f"budget split at delta={result.delta:g}: epsilon_sgd={result.epsilon_sgd:.4g}, "
+              f"epsilon_stats={result.epsilon_stats:.4g}, epsilon (composed)="
+              f"{result.epsilon:.4g}")
+        if result.public_statistics:
+            print("WARNING: the group statistics were declared public (--public-statistics): "
+                  "they are exact and NOT covered by epsilon.")
+        if result.uses_sensitive_at_prediction:
+            print("NOTE: group thresholds need the sensitive attribute at prediction time.")
     return 0
 
 
@@ -298,6 +349,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "datasets": _cmd_datasets,
     **REPORT_COMMANDS,
+    **BENCH_COMMANDS,
 }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,7 +21,15 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from trifront import __version__
-from trifront.errors import ConfigError, StorageError, TrialFailedError
+from trifront.errors import ConfigError, StorageError
+from trifront.execution import (
+    ExecutionConfig,
+    ExecutionError,
+    Executor,
+    Outcome,
+    Task,
+    make_executor,
+)
 from trifront.objectives import DIRECTIONS, reference_point
 from trifront.problem import Problem, TrialResult
 from trifront.search import make_sampler
@@ -49,6 +56,8 @@ class RunConfig:
         seed: Seed of the sampler and of the per-trial training seeds.
         sampler: Name from ``trifront.search.SAMPLERS``.
         n_startup_trials: Quasi-random trials before the model-based proposals.
+        execution: Where and how many trials run at once (not a study setting:
+            a study may be resumed with other execution settings).
     """
 
     problem: Problem = field(default_factory=Problem)
@@ -59,6 +68,7 @@ class RunConfig:
     seed: int = 0
     sampler: str = "trifront"
     n_startup_trials: int = 8
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
@@ -104,9 +114,10 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
             ``create`` is False.
         ConfigError: If an existing study was made with other settings.
     """
+    # Data and settings first: bad input must fail before the storage is touched.
+    ds = config.problem.validate()
     storage = open_storage(config.storage)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    ds = config.problem.validate()
     eps_max = config.space.epsilon_max or DEFAULT_EPSILON_MAX
     ref = reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max)
     known = {1: known_target_epsilon} if config.problem.parametrisation == "epsilon" else None
@@ -190,6 +201,11 @@ def run_study(
 ) -> optuna.Study:
     """Run (or resume) a study until it holds ``config.n_trials`` finished trials.
 
+    Keeps ``executor.capacity`` trials in flight (see ``config.execution``): asks
+    the sampler, which sees the trials in flight as RUNNING (pending points),
+    submits them, and tells each outcome as it arrives. Trials left RUNNING by
+    a driver that was killed are first marked FAIL.
+
     Args:
         config: The study's configuration.
         progress: Show a progress bar on stderr.
@@ -199,15 +215,23 @@ def run_study(
         The study.
 
     Raises:
-        KeyboardInterrupt: After marking the trial in flight FAIL ("interrupted").
+        KeyboardInterrupt: After stopping the workers and marking the trials in
+            flight FAIL ("interrupted"); finished trials are kept.
+        ExecutionError: If worker processes cannot be started.
     """
-    study = open_study(config)
-    recover_stale_trials(study)
+    # Start the workers first: they boot (import torch, load the data set) while
+    # the driver opens the study.
+    executor = make_executor(config.execution, initializer=config.problem.validate)
+    try:
+        study = open_study(config)
+        recover_stale_trials(study)
+    except BaseException:
+        executor.close()
+        raise
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
     remaining = max(0, config.n_trials - done)
-    distributions = config.space.distributions()
-    # One torch thread per trial: tiny tabular models gain nothing from more, and
-    # oversubscribed cores slow both training and the sampler's proposals.
+    # One torch thread in the driver (the sampler's tensors are tiny) and one per
+    # worker: oversubscribed cores slow both training and proposals.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     bar = tqdm(
@@ -219,42 +243,97 @@ def run_study(
         disable=not progress,
         dynamic_ncols=True,
     )
+
+    def finished(frozen: optuna.trial.FrozenTrial) -> None:
+        if frozen.state == TrialState.COMPLETE and frozen.values:
+            acc, eps, gap = frozen.values
+            bar.set_postfix_str(f"acc={acc:.3f} eps={eps:.3g} gap={gap:.3f}")
+        bar.update(1)
+        if on_trial is not None:
+            on_trial(frozen)
+
     try:
-        for _ in range(remaining):
-            trial = study.ask(distributions)
-            frozen = _run_one(study, trial, config)
-            if frozen is not None and frozen.state == TrialState.COMPLETE and frozen.values:
-                acc, eps, gap = frozen.values
-                bar.set_postfix_str(f"acc={acc:.3f} eps={eps:.3g} gap={gap:.3f}")
-            bar.update(1)
-            if on_trial is not None and frozen is not None:
-                on_trial(frozen)
+        if remaining:
+            _drive(study, config, executor, remaining=remaining, on_trial=finished)
     finally:
+        executor.close()
         bar.close()
         torch.set_num_threads(threads)
     return study
 
 
-def _run_one(
-    study: optuna.Study, trial: optuna.Trial, config: RunConfig
-) -> optuna.trial.FrozenTrial | None:
-    seed = trial_seed(config.seed, trial.number)
-    trial.set_user_attr("seed", seed)
-    start = time.perf_counter()
+def _drive(
+    study: optuna.Study,
+    config: RunConfig,
+    executor: Executor,
+    *,
+    remaining: int,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None],
+) -> None:
+    """Ask, submit and tell until ``remaining`` more trials have finished."""
+    distributions = config.space.distributions()
+    in_flight: dict[int, optuna.Trial] = {}
+    asked = 0
+    first_number = len(study.get_trials(deepcopy=False))
     try:
-        result = config.problem.evaluate(trial.params, seed=seed)
-    except KeyboardInterrupt:
-        trial.set_user_attr("fail_reason", "interrupted")
-        study.tell(trial, state=TrialState.FAIL)
+        while asked < remaining or in_flight:
+            while asked < remaining and len(in_flight) < executor.capacity:
+                trial = study.ask(distributions)
+                in_flight[trial.number] = trial
+                asked += 1
+                seed = trial_seed(config.seed, trial.number)
+                trial.set_user_attr("seed", seed)
+                executor.submit(
+                    Task(key=trial.number, problem=config.problem, params=trial.params, seed=seed)
+                )
+            outcomes = executor.wait()
+            if not outcomes:
+                raise ExecutionError(
+                    f"the executor returned no outcome for trials {sorted(in_flight)} in flight."
+                )
+            for outcome in outcomes:
+                on_trial(tell_outcome(study, in_flight.pop(outcome.key), outcome))
+    except BaseException as exc:
+        # Stop the workers first, so no trial finishes after it was marked.
+        executor.close()
+        reason = (
+            "interrupted" if isinstance(exc, KeyboardInterrupt)
+            else f"driver stopped by {exc.__class__.__name__}: {exc}"
+        )
+        try:
+            # In flight, or asked when the interrupt came (not yet submitted).
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                if t.number >= first_number:
+                    study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+                    study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except Exception:  # the storage itself may be what failed; a resume recovers
+            pass
         raise
-    except (TrialFailedError, ArithmeticError, RuntimeError, ValueError) as exc:
-        # One bad trial must not end the study: record why, go on.
-        trial.set_user_attr("fail_reason", f"{exc.__class__.__name__}: {exc}")
-        trial.set_user_attr("seconds", time.perf_counter() - start)
+
+
+def tell_outcome(
+    study: optuna.Study, trial: optuna.Trial, outcome: Outcome
+) -> optuna.trial.FrozenTrial:
+    """Record an executor's outcome on its trial and finish the trial.
+
+    Sets the user attributes ``worker``, ``seconds`` (training + evaluation on
+    the worker) and ``queue_seconds`` (submission to start); on failure
+    ``fail_reason`` (and ``fail_traceback`` for an exception), otherwise the
+    result's bookkeeping. A result with a non-finite objective is a FAIL.
+
+    Returns:
+        The finished trial.
+    """
+    trial.set_user_attr("worker", outcome.worker)
+    trial.set_user_attr("seconds", outcome.seconds)
+    trial.set_user_attr("queue_seconds", outcome.queue_seconds)
+    if outcome.result is None:
+        trial.set_user_attr("fail_reason", outcome.error or "unknown failure")
+        if outcome.traceback:
+            trial.set_user_attr("fail_traceback", outcome.traceback[-4000:])
         return study.tell(trial, state=TrialState.FAIL)
-    store_result(trial, result)
-    trial.set_user_attr("seconds", time.perf_counter() - start)
-    values = list(result.values)
+    store_result(trial, outcome.result)
+    values = list(outcome.result.values)
     if not all(math.isfinite(v) for v in values):
         trial.set_user_attr("fail_reason", f"non-finite objective values {values}")
         return study.tell(trial, state=TrialState.FAIL)
@@ -267,7 +346,6 @@ def store_result(trial: optuna.Trial, result: TrialResult) -> None:
         if key in ("accuracy", "epsilon", "unfairness"):
             continue
         trial.set_user_attr(key, value)
-
 
 
 def run(
@@ -286,6 +364,9 @@ def run(
     parametrisation: str = "epsilon",
     space: SearchSpace | None = None,
     n_startup_trials: int = 8,
+    jobs: int | None = None,
+    dask: str | None = None,
+    trial_timeout: float | None = None,
     progress: bool = True,
 ) -> optuna.Study:
     """Run or resume a trifront study: the Python face of ``trifront run``.
@@ -305,23 +386,30 @@ def run(
         parametrisation: ``"epsilon"`` or ``"noise"``.
         space: Search space (default: ``SearchSpace.default(model, parametrisation)``).
         n_startup_trials: Quasi-random trials before model-based proposals.
+        jobs: Trials in flight in a local process pool (None: one per core;
+            1: train in this process).
+        dask: Dask scheduler address (``tcp://host:8786``) or ``local:N``.
+        trial_timeout: Seconds before a trial is stopped and recorded FAIL.
         progress: Show a progress bar.
 
     Returns:
         The Optuna study (directions: maximise accuracy, minimise epsilon,
         minimise unfairness).
     """
+    problem = Problem(
+        dataset=dataset, model=model, sensitive=sensitive, fairness=fairness,
+        delta=delta, engine=engine, parametrisation=parametrisation,
+    )
     config = RunConfig(
-        problem=Problem(
-            dataset=dataset, model=model, sensitive=sensitive, fairness=fairness,
-            delta=delta, engine=engine, parametrisation=parametrisation,
-        ),
-        space=space or SearchSpace.default(model, parametrisation),
+        problem=problem,
+        space=space
+        or SearchSpace.default(model, parametrisation, n_train=problem.validate().n_train),
         n_trials=n_trials,
         storage=storage,
         study_name=study_name or f"{dataset}-{model}",
         seed=seed,
         sampler=sampler,
         n_startup_trials=n_startup_trials,
+        execution=ExecutionConfig(jobs=jobs, dask=dask, trial_timeout=trial_timeout),
     )
     return run_study(config, progress=progress)

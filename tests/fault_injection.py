@@ -1,0 +1,63 @@
+"""Test-only fault injection: a ``Problem`` whose chosen trials fail on purpose.
+
+Not part of trifront: tests import it, and worker processes import it by name
+when they unpickle a task (spawned workers inherit the test process's
+``sys.path``, which pytest extends with ``tests/``; subprocess drivers get it
+through ``PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from trifront.problem import Problem, TrialResult
+from trifront.runner import trial_seed
+
+FAULTS = ("raise", "nan", "die", "hang")
+
+
+@dataclass(frozen=True)
+class FaultyProblem(Problem):
+    """A real ``Problem`` with injected faults, chosen by trial number.
+
+    Attributes:
+        faults: ``"number:fault,..."`` with a fault from ``FAULTS``: ``raise``
+            (RuntimeError), ``nan`` (accuracy NaN), ``die`` (the process kills
+            itself with SIGKILL), ``hang`` (sleeps an hour).
+        delay: Seconds every trial sleeps before training (slow studies).
+        study_seed: The study's seed, to map a training seed to its trial.
+    """
+
+    faults: str = ""
+    delay: float = 0.0
+    study_seed: int = 0
+
+    def fault_of(self, seed: int) -> str | None:
+        """The fault injected into the trial whose training seed is ``seed``."""
+        table = dict(item.split(":") for item in self.faults.split(",") if item)
+        for number, fault in table.items():
+            if trial_seed(self.study_seed, int(number)) == seed:
+                assert fault in FAULTS, fault
+                return fault
+        return None
+
+    def evaluate(
+        self, params: Mapping[str, Any], *, seed: int, split: str = "val"
+    ) -> TrialResult:
+        """``Problem.evaluate``, unless this trial has a fault."""
+        fault = self.fault_of(seed)
+        time.sleep(self.delay)
+        if fault == "raise":
+            raise RuntimeError("injected failure")
+        if fault == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if fault == "hang":
+            time.sleep(3600)
+        result = super().evaluate(params, seed=seed, split=split)
+        return replace(result, accuracy=math.nan) if fault == "nan" else result
