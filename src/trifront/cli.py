@@ -38,6 +38,12 @@ DEFAULT_RUN: dict[str, Any] = {
     "data": None,
     "label": None,
     "positive": None,
+    "no_group_thresholds": False,
+    "public_statistics": False,
+    "stats_share": None,
+    "jobs": None,  # default: one per core
+    "dask": None,
+    "trial_timeout": None,
 }
 
 
@@ -191,7 +197,8 @@ def _merged_run_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings.update(cfg)
     for key in DEFAULT_RUN:
         value = getattr(args, key, None)
-        if value is not None:
+        # A flag left unset (None, or False for a switch) keeps the file's value.
+        if value is not None and value is not False:
             settings[key] = value
     settings["space"] = space_overrides
     if settings["data"] is not None:
@@ -222,14 +229,14 @@ def _problem(s: dict[str, Any], **extra: Any) -> Any:
     )
 
 
-def _knob_problem_args(args: argparse.Namespace) -> dict[str, Any]:
+def _knob_problem_args(s: dict[str, Any]) -> dict[str, Any]:
     """Problem settings of the knob flags (--no-group-thresholds, --public-statistics, ...)."""
     out: dict[str, Any] = {
-        "allow_group_thresholds": not args.no_group_thresholds,
-        "public_statistics": bool(args.public_statistics),
+        "allow_group_thresholds": not s.get("no_group_thresholds"),
+        "public_statistics": bool(s.get("public_statistics")),
     }
-    if args.stats_share is not None:
-        out["stats_share"] = args.stats_share
+    if s.get("stats_share") is not None:
+        out["stats_share"] = s["stats_share"]
     return out
 
 
@@ -243,7 +250,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not isinstance(s["trials"], int) or s["trials"] < 1:
         raise ConfigError(f"`--trials >= 1` must hold, but got {s['trials']}.")
     problem = _problem(s, delta=float(s["delta"]), parametrisation=s["parametrisation"],
-                       **_knob_problem_args(args))
+                       **_knob_problem_args(s))
     if problem.data_file is not None:
         from trifront.datasets import describe_inferred
 
@@ -258,7 +265,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         study_name=s["study"], seed=s["seed"], sampler=s["sampler"],
         n_startup_trials=s["startup_trials"],
         execution=ExecutionConfig(
-            jobs=args.jobs, dask=args.dask, trial_timeout=args.trial_timeout
+            jobs=s["jobs"], dask=s["dask"], trial_timeout=s["trial_timeout"]
         ),
     )
     try:
@@ -285,14 +292,15 @@ def _print_front(front_csv: Any) -> None:
         print("no completed trial yet: the front is empty.")
         return
     cols = [c for c in ("trial", "accuracy", "epsilon", "unfairness", "noise_multiplier",
-                        "clip", "lr", "batch_size", "epochs", "hidden") if c in front]
+                        "clip", "lr", "batch_size", "epochs", "hidden", "fair_weight",
+                        "reweigh", "group_thresholds", "regularisation") if c in front]
     print(f"Pareto front ({len(front)} trials; epsilon at delta={front['delta'].iloc[0]:g}, "
           f"accuracy and unfairness on the validation split):")
     print(front[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    problem = _problem(vars(args), delta=args.delta, **_knob_problem_args(args))
+    problem = _problem(vars(args), delta=args.delta, **_knob_problem_args(vars(args)))
     if not (args.epsilon > 0):
         raise ConfigError(f"`--epsilon > 0` must hold (or 'inf'), but got {args.epsilon}.")
     params: dict[str, Any] = {"target_epsilon": args.epsilon}

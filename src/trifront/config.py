@@ -29,6 +29,8 @@ from trifront.errors import ConfigError, unknown_name
 RUN_KEYS = (
     "dataset", "model", "trials", "storage", "study", "out", "seed", "sampler", "delta",
     "engine", "fairness", "sensitive", "parametrisation", "startup_trials", "space",
+    "data", "label", "positive", "no_group_thresholds", "public_statistics", "stats_share",
+    "jobs", "dask", "trial_timeout",
 )
 
 
