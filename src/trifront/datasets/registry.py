@@ -138,6 +138,27 @@ def _held_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.sort(perm[k:]), np.sort(perm[:k])
 
 
+
+def _checked_split_args(
+    card: DatasetCard, sensitive: str | None, seed: object, **fractions: object
+) -> str:
+    """Validate the split arguments shared by every loader; return the sensitive attribute."""
+    if sensitive is None:
+        sensitive = card.sensitive_attributes[0]
+    if sensitive not in card.sensitive_attributes:
+        err = unknown_name("sensitive attribute", str(sensitive), card.sensitive_attributes)
+        raise ConfigError(f"dataset {card.name!r}: {err}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"`seed` must be a non-negative integer, but got seed={seed!r}.")
+    for what, value in fractions.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not 0.0 < float(value) < 1.0
+        ):
+            raise ConfigError(f"`0 < {what} < 1` must hold, but got {what}={value!r}.")
+    return sensitive
+
 def load_dataset(
     name: str, *, seed: int = 0, val_fraction: float = 0.2, sensitive: str | None = None
 ) -> Dataset:
@@ -167,21 +188,7 @@ def load_dataset(
             outside the card's schema.
     """
     card = get_card(name)
-    if sensitive is None:
-        sensitive = card.sensitive_attributes[0]
-    if sensitive not in card.sensitive_attributes:
-        err = unknown_name("sensitive attribute", str(sensitive), card.sensitive_attributes)
-        raise ConfigError(f"dataset {name!r}: {err}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"`seed` must be a non-negative integer, but got seed={seed!r}.")
-    if (
-        isinstance(val_fraction, bool)
-        or not isinstance(val_fraction, numbers.Real)
-        or not 0.0 < float(val_fraction) < 1.0
-    ):
-        raise ConfigError(
-            f"`0 < val_fraction < 1` must hold, but got val_fraction={val_fraction!r}."
-        )
+    sensitive = _checked_split_args(card, sensitive, seed, val_fraction=val_fraction)
     source = _REGISTRY[name]
     enc = _encoded(name)
     n_rows = len(enc.train[1])
@@ -244,20 +251,9 @@ def dataset_from_raw(
             accepted, or a split would be empty.
         DataError: If a value is outside the card's schema.
     """
-    if sensitive is None:
-        sensitive = card.sensitive_attributes[0]
-    if sensitive not in card.sensitive_attributes:
-        err = unknown_name("sensitive attribute", str(sensitive), card.sensitive_attributes)
-        raise ConfigError(f"dataset {card.name!r}: {err}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"`seed` must be a non-negative integer, but got seed={seed!r}.")
-    for what, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not 0.0 < float(value) < 1.0
-        ):
-            raise ConfigError(f"`0 < {what} < 1` must hold, but got {what}={value!r}.")
+    sensitive = _checked_split_args(
+        card, sensitive, seed, val_fraction=val_fraction, test_fraction=test_fraction
+    )
 
     def encoded(frame: pd.DataFrame) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
         xy = (encode_features(frame, card), encode_labels(frame, card))
