@@ -153,7 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--label", help="label column of --data")
     ev.add_argument("--positive", help="positive label value of --data")
     ev.add_argument("--model", default="logreg", help="logreg, mlp or objpert")
-    ev.add_argument("--epsilon", type=_epsilon, required=True,
+    ev.add_argument("--noise-multiplier", type=_positive_float,
+                    help="noise multiplier sigma instead of --epsilon (DPareto-style "
+                    "parametrisation; epsilon is then computed)")
+    ev.add_argument("--accountant", default="pld", help="pld (default), prv or rdp")
+    ev.add_argument("--data-seed", type=int, default=0,
+                    help="seed of the train/validation split (default 0)")
+    ev.add_argument("--epsilon", type=_epsilon,
                     help="target epsilon of the run (or 'inf' for non-private training)")
     ev.add_argument("--clip", type=_positive_float, help="clipping norm C (DP-SGD)")
     ev.add_argument("--lr", type=_positive_float, help="learning rate (DP-SGD)")
@@ -300,10 +306,20 @@ def _print_front(front_csv: Any) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    problem = _problem(vars(args), delta=args.delta, **_knob_problem_args(vars(args)))
-    if not (args.epsilon > 0):
-        raise ConfigError(f"`--epsilon > 0` must hold (or 'inf'), but got {args.epsilon}.")
-    params: dict[str, Any] = {"target_epsilon": args.epsilon}
+    if (args.epsilon is None) == (args.noise_multiplier is None):
+        raise ConfigError("give exactly one of --epsilon (target) and --noise-multiplier.")
+    by_noise = args.noise_multiplier is not None
+    problem = _problem(
+        vars(args), delta=args.delta, accountant=args.accountant, data_seed=args.data_seed,
+        parametrisation="noise" if by_noise else "epsilon", **_knob_problem_args(vars(args)),
+    )
+    params: dict[str, Any]
+    if by_noise:
+        params = {"noise_multiplier": args.noise_multiplier}
+    else:
+        if not (args.epsilon > 0):
+            raise ConfigError(f"`--epsilon > 0` must hold (or 'inf'), but got {args.epsilon}.")
+        params = {"target_epsilon": args.epsilon}
     if args.model == "objpert":
         needed = {"regularisation": args.regularisation}
     else:

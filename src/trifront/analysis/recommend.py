@@ -57,31 +57,59 @@ def check_limits(*, max_epsilon: float, max_unfairness: float) -> Limits:
     return Limits(float(max_epsilon), float(max_unfairness))
 
 
+#: Searched parameter -> its ``trifront evaluate`` flag.
+PARAM_FLAGS: dict[str, str] = {
+    "target_epsilon": "--epsilon",
+    "noise_multiplier": "--noise-multiplier",
+    "clip": "--clip",
+    "lr": "--lr",
+    "batch_size": "--batch-size",
+    "epochs": "--epochs",
+    "hidden": "--hidden",
+    "regularisation": "--regularisation",
+    "fair_weight": "--fair-weight",
+    "reweigh": "--reweigh",
+    "group_thresholds": "--group-thresholds",
+}
+
+
 def evaluate_command(
     problem: Problem, params: Mapping[str, Any], *, seed: int, split: str = "test"
 ) -> str:
     """The ``trifront evaluate`` command line that retrains a configuration.
 
-    Floats are written with ``repr`` so the command reproduces the exact values.
+    Every searched parameter and every problem setting that differs from the
+    default is passed; floats are written with ``repr`` so the command
+    reproduces the exact values.
     """
-    args = ["trifront", "evaluate", "--dataset", problem.dataset, "--model", problem.model]
-    if "target_epsilon" in params:
-        args += ["--epsilon", repr(float(params["target_epsilon"]))]
-    if "noise_multiplier" in params:
-        args += ["--noise-multiplier", repr(float(params["noise_multiplier"]))]
-    args += ["--clip", repr(float(params["clip"])), "--lr", repr(float(params["lr"])),
-             "--batch-size", str(int(params["batch_size"])), "--epochs", str(int(params["epochs"]))]
-    if "hidden" in params:
-        args += ["--hidden", str(int(params["hidden"]))]
+    args = ["trifront", "evaluate"]
+    if problem.data_file is not None:
+        args += ["--data", problem.data_file, "--label", str(problem.label)]
+        if problem.positive is not None:
+            args += ["--positive", str(problem.positive)]
+    else:
+        args += ["--dataset", problem.dataset]
+    args += ["--model", problem.model]
+    for name, value in params.items():
+        if name not in PARAM_FLAGS:
+            raise ValueError(f"no `trifront evaluate` flag for parameter {name!r}.")
+        text = str(int(value)) if isinstance(value, int) else repr(float(value))
+        args += [PARAM_FLAGS[name], text]
     args += ["--delta", repr(float(problem.delta)), "--engine", problem.engine,
              "--fairness", problem.fairness]
     if problem.sensitive is not None:
         args += ["--sensitive", problem.sensitive]
-    defaults = Problem(dataset=problem.dataset)
+    defaults = Problem(dataset="adult")
     if problem.accountant != defaults.accountant:
         args += ["--accountant", problem.accountant]
     if problem.data_seed != defaults.data_seed:
         args += ["--data-seed", str(problem.data_seed)]
+    if problem.stats_share != defaults.stats_share:
+        args += ["--stats-share", repr(float(problem.stats_share))]
+    if problem.public_statistics:
+        args += ["--public-statistics"]
+    if not problem.allow_group_thresholds:
+        args += ["--no-group-thresholds"]
     args += ["--seed", str(int(seed)), "--split", split]
     return shlex.join(args)
 
