@@ -33,7 +33,7 @@ def test_run_on_each_bundled_dataset(dataset, model, tmp_path):
     assert trials["accuracy"].between(0.3, 1.0).all()
     assert (trials["epsilon"] <= trials["target_epsilon"]).all()
     if model == "mlp":
-        assert "hidden" in trials
+        assert {"hidden", "depth"} <= set(trials.columns)
 
 
 def test_user_csv_end_to_end(tmp_path, capsys):

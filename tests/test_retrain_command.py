@@ -13,6 +13,8 @@ CASES = [
     (Problem(), {"target_epsilon": 1.3, "clip": 1.5, "lr": 2.0, "batch_size": 1024,
                  "epochs": 1, "fair_weight": 0.5, "reweigh": 0.7, "group_thresholds": 0.03}),
     (Problem(model="objpert"), {"target_epsilon": 2.0, "regularisation": 0.5}),
+    (Problem(model="mlp"), {"target_epsilon": 3.0, "clip": 1.0, "lr": 1.0, "batch_size": 2048,
+                            "epochs": 1, "hidden": 8, "depth": 2}),
     (Problem(parametrisation="noise", accountant="prv", data_seed=3),
      {"noise_multiplier": 2.0, "clip": 1.0, "lr": 1.0, "batch_size": 2048, "epochs": 1,
       "fair_weight": 0.0, "reweigh": 0.0}),

@@ -17,7 +17,8 @@ def test_default_space_searches_epsilon_on_a_log_scale():
 
 
 def test_mlp_space_adds_width_and_noise_parametrisation_swaps_privacy_dim():
-    assert "hidden" in SearchSpace.default("mlp").names
+    assert {"hidden", "depth"} <= set(SearchSpace.default("mlp").names)
+    assert "depth" not in SearchSpace.default("logreg").names
     noise = SearchSpace.default("logreg", "noise")
     assert "noise_multiplier" in noise.names and "target_epsilon" not in noise.names
     assert noise.epsilon_max is None

@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, help="expected batch size (DP-SGD)")
     ev.add_argument("--epochs", type=int, help="epochs (DP-SGD)")
     ev.add_argument("--hidden", type=int, help="MLP hidden width (MLP only)")
+    ev.add_argument("--depth", type=int, help="MLP hidden layers (MLP only; default 1)")
     ev.add_argument("--regularisation", type=_positive_float,
                     help="inverse L2 strength C (objpert only)")
     ev.add_argument("--delta", type=_positive_float, default=1e-5)
@@ -298,7 +299,7 @@ def _print_front(front_csv: Any) -> None:
         print("no completed trial yet: the front is empty.")
         return
     cols = [c for c in ("trial", "accuracy", "epsilon", "unfairness", "noise_multiplier",
-                        "clip", "lr", "batch_size", "epochs", "hidden", "fair_weight",
+                        "clip", "lr", "batch_size", "epochs", "hidden", "depth", "fair_weight",
                         "reweigh", "group_thresholds", "regularisation") if c in front]
     print(f"Pareto front ({len(front)} trials; epsilon at delta={front['delta'].iloc[0]:g}, "
           f"accuracy and unfairness on the validation split):")
@@ -327,6 +328,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   "epochs": args.epochs}
         if args.hidden is not None:
             params["hidden"] = args.hidden
+        if args.depth is not None:
+            params["depth"] = args.depth
         params["fair_weight"] = args.fair_weight
         params["reweigh"] = args.reweigh
         if args.group_thresholds is not None:

@@ -264,7 +264,8 @@ class Problem:
         Args:
             params: Searched values: ``target_epsilon`` (or ``noise_multiplier``),
                 ``clip``, ``lr``, ``batch_size``, ``epochs`` and, for the MLP,
-                ``hidden``. ``target_epsilon=inf`` trains without privacy.
+                ``hidden`` (width) and ``depth`` (hidden layers, default 1).
+                ``target_epsilon=inf`` trains without privacy.
             seed: Seed of initialisation, sampling and noise.
             split: Where accuracy and unfairness are measured: ``"val"`` during
                 the search; ``"test"`` only for the report's re-evaluation.
@@ -311,7 +312,8 @@ class Problem:
             eps_stats = math.inf if plan.gaussians or plan.public else 0.0
         account_seconds = time.perf_counter() - t0
 
-        hidden = (int(p["hidden"]),) if "hidden" in p else (64,)
+        width = int(p["hidden"]) if "hidden" in p else 64
+        hidden = (width,) * int(p.get("depth", 1))
         model = make_model(self.model, n_features=ds.n_features, hidden=hidden, seed=seed)
         config = TrainConfig(
             lr=float(p["lr"]),
@@ -527,6 +529,9 @@ def _checked_params(params: Mapping[str, Any], parametrisation: str, model: str)
     for key in ("batch_size", "epochs"):
         if int(p[key]) != p[key] or int(p[key]) < 1:
             raise ConfigError(f"`{key}` must be a positive integer, but got {key}={p[key]}.")
-    if "hidden" in p and model != "mlp":
-        raise ConfigError(f"`hidden` applies to the MLP only, but model={model!r}.")
+    for key in ("hidden", "depth"):
+        if key in p and model != "mlp":
+            raise ConfigError(f"`{key}` applies to the MLP only, but model={model!r}.")
+    if "depth" in p and (int(p["depth"]) != p["depth"] or int(p["depth"]) < 1):
+        raise ConfigError(f"`depth` must be a positive integer, but got depth={p['depth']}.")
     return p

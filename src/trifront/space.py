@@ -96,7 +96,11 @@ _EPSILON = Dimension(
     doc="privacy budget epsilon of the training run at the study's delta",
 )
 _NOISE = Dimension("noise_multiplier", 0.3, 20.0, log=True, doc="noise multiplier sigma")
-_MLP = (Dimension("hidden", 8, 256, log=True, integer=True, doc="width of the MLP's hidden layer"),)
+_MLP = (
+    Dimension("hidden", 8, 256, log=True, integer=True,
+              doc="width of each hidden layer of the MLP"),
+    Dimension("depth", 1, 3, integer=True, doc="number of hidden layers of the MLP"),
+)
 _OBJPERT = (
     Dimension("regularisation", 0.01, 100.0, log=True,
               doc="inverse L2 regularisation strength C of objective perturbation"),

@@ -66,6 +66,7 @@ PARAM_FLAGS: dict[str, str] = {
     "batch_size": "--batch-size",
     "epochs": "--epochs",
     "hidden": "--hidden",
+    "depth": "--depth",
     "regularisation": "--regularisation",
     "fair_weight": "--fair-weight",
     "reweigh": "--reweigh",
