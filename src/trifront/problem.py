@@ -392,7 +392,7 @@ class Problem:
         (see the class docstring); sigma is solved for the composed target.
         """
         n_sums = len(epoch_starts(steps, q)) if knobs.fair_weight > 0 else 0
-        wanted = {"counts": knobs.needs_counts, "n_sums": n_sums,
+        wanted: dict[str, Any] = {"counts": knobs.needs_counts, "n_sums": n_sums,
                   "histograms": knobs.group_thresholds is not None}
         any_stats = knobs.needs_counts or n_sums > 0 or knobs.group_thresholds is not None
         target: float | None = None

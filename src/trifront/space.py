@@ -173,7 +173,7 @@ class SearchSpace:
             return cls((_EPSILON, *_OBJPERT), parametrisation)
         privacy = _EPSILON if parametrisation == "epsilon" else _NOISE
         extra = _MLP if model == "mlp" else ()
-        common = _COMMON
+        common: tuple[Dimension, ...] = _COMMON
         if n_train is not None:
             batch = next(d for d in _COMMON if d.name == "batch_size")
             high = min(batch.high, max(8, n_train // 4))
@@ -230,7 +230,7 @@ class SearchSpace:
                     f"[space.{name}] accepts `low` and `high`, but got {sorted(bad)}."
                 )
             try:
-                new = {k: float(v) for k, v in bounds.items()}
+                new: dict[str, Any] = {k: float(v) for k, v in bounds.items()}
             except (TypeError, ValueError):
                 raise ConfigError(
                     f"[space.{name}] bounds must be numbers, but got {dict(bounds)!r}."

@@ -672,7 +672,7 @@ def account(
         ConfigError: If the accountant is unknown or refused.
     """
     extras = tuple(float(s) for s in extra_gaussians)
-    kw = {"sample_rate": sample_rate, "steps": steps, "delta": delta}
+    kw: dict[str, Any] = {"sample_rate": sample_rate, "steps": steps, "delta": delta}
     main = epsilon(noise_multiplier=noise_multiplier, accountant=accountant,
                    extra_gaussians=extras, **kw)
     rdp = epsilon(noise_multiplier=noise_multiplier, accountant="rdp",
