@@ -41,6 +41,15 @@ def test_equalized_odds_takes_the_larger_of_tpr_and_fpr_gaps():
     assert unfairness(y_true, y_pred, sensitive_features=groups, metric="equalized_odds") == 1
 
 
+def test_ratio_of_no_positive_decisions_is_parity():
+    # 0/0 selection rates: Fairlearn's ratio is NaN; every group is treated alike.
+    y_pred = np.zeros(6, dtype=int)
+    gap = unfairness(np.array([0, 1, 0, 1, 0, 1]), y_pred,
+                     sensitive_features=np.array([0, 0, 0, 1, 1, 1]),
+                     metric="demographic_parity_ratio")
+    assert gap == 0.0
+
+
 def test_parity_is_zero():
     y_pred = np.array([1, 0, 1, 0])
     assert unfairness(y_pred, y_pred, sensitive_features=np.array([0, 0, 1, 1])) == 0.0

@@ -7,6 +7,7 @@ never re-implements a Fairlearn metric; it only names, validates and orients.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -84,4 +85,10 @@ def unfairness(
     if len(np.unique(groups)) < 2:
         raise DataError("a fairness gap needs at least two groups in sensitive_features.")
     value = float(fn(y_true, y_pred, sensitive_features=groups))
+    if math.isnan(value):
+        # Fairlearn's ratio is 0/0 when no group receives a positive decision:
+        # every group has the same rate (0), which is parity.
+        if metric == "demographic_parity_ratio" and not np.any(y_pred):
+            return 0.0
+        raise DataError(f"the {metric} gap is undefined for these predictions and groups.")
     return min(max(value, 0.0), 1.0)
