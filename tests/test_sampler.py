@@ -293,8 +293,8 @@ def test_beats_random_search_on_the_toy_problem() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"acquisition": "lognehvi"}, {"input_warping": True, "warm_start": False}],
-    ids=["lognehvi", "warped"],
+    [{"acquisition": "logehvi"}, {"input_warping": True, "warm_start": False}],
+    ids=["logehvi", "warped"],
 )
 def test_acquisition_and_model_options_make_model_proposals(options: dict[str, Any]) -> None:
     sampler = TrifrontSampler(

@@ -288,11 +288,11 @@ class TrifrontSampler(BaseSampler):
         mc_samples: Quasi-MC samples of the acquisition estimate.
         maxiter: Maximum L-BFGS-B iterations per restart.
         num_threads: Torch intra-op threads while proposing (restored afterwards).
-        acquisition: ``"logehvi"`` (default): qLogEHVI against the Pareto front
-            of the GP posterior mean at the completed trials, one box
-            decomposition per proposal; ``"lognehvi"``: qLogNEHVI (integrates
-            over the noise of the baseline, one decomposition per MC sample,
-            ~4x slower at 100 trials).
+        acquisition: ``"lognehvi"`` (default): qLogNEHVI, which integrates
+            over the noise of the baseline observations (DP-SGD is noisy), one
+            box decomposition per MC sample; ``"logehvi"``: qLogEHVI against the
+            Pareto front of the GP posterior mean at the completed trials, one
+            decomposition per proposal (~4x faster at 100 trials).
         warm_start: Start each GP fit from the previous proposal's
             hyperparameters.
         input_warping: Learn a Kumaraswamy input warping per dimension
@@ -314,7 +314,7 @@ class TrifrontSampler(BaseSampler):
         mc_samples: int = 32,
         maxiter: int = 100,
         num_threads: int = 1,
-        acquisition: str = "logehvi",
+        acquisition: str = "lognehvi",
         warm_start: bool = True,
         input_warping: bool = False,
     ) -> None:
