@@ -231,3 +231,27 @@ def test_epsilon_is_monotone(sigma, q, steps):
     assert eps(s=sigma * 1.1) < base
     assert eps(t=steps * 2) > base
     assert eps(r=q * 1.5) > base
+
+
+def test_solver_starts_from_rdp_and_calls_the_main_accountant_rarely(monkeypatch):
+    # The warm start from RDP is a speed property (each PLD call is 0.1-2 s): the
+    # main accountant is called at most 3 times per solve on Adult-like schedules,
+    # and the answer is still judged by the main accountant alone.
+    from trifront.privacy import accounting
+
+    calls: list[float] = []
+    pld = accounting._ENGINES["pld"]
+
+    def counting(sigma, *args):
+        calls.append(sigma)
+        return pld(sigma, *args)
+
+    monkeypatch.setitem(accounting._ENGINES, "pld", counting)
+    for target, q, steps in ((0.3, 256 / 26049, 305), (1.0, 1024 / 26049, 254), (3.0, 0.016, 312)):
+        accounting._epsilon_cached.cache_clear()
+        accounting._solve.cache_clear()
+        calls.clear()
+        sigma = noise_for_epsilon(target_epsilon=target, delta=DELTA, sample_rate=q, steps=steps)
+        assert 1 <= len(calls) <= 3, (target, calls)
+        eps = epsilon(noise_multiplier=sigma, sample_rate=q, steps=steps, delta=DELTA)
+        assert target * 0.99 <= eps <= target
