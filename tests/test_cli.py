@@ -121,6 +121,10 @@ def test_run_writes_front_and_resumes(tmp_path):
         (["run", "--trials", "0"], "trials >= 1"),
         (["run", "--delta", "0.01"], "1/n_train"),
         (["run", "--fairness", "parity"], "demographic_parity"),
+        (["run", "--focus-unfairness", "2"], "focus_unfairness <= 1"),
+        (["run", "--max-epsilon", "0.01"], "low <= high"),
+        (["run", "--max-epsilon", "1", "--parametrisation", "noise"],
+         "needs --parametrisation epsilon"),
         (["evaluate", "--epsilon", "-1", "--clip", "1", "--lr", "1", "--batch-size", "64",
           "--epochs", "1"], "--epsilon > 0"),
         (["evaluate", "--epsilon", "abc", "--clip", "1", "--lr", "1", "--batch-size", "64",
@@ -165,3 +169,26 @@ def test_epsilon_inf_trains_without_privacy(capsys):
     out = json.loads(capsys.readouterr().out)
     assert math.isinf(out["epsilon"]) and out["noise_multiplier"] == 0.0
     assert out["max_grad_norm"] is None
+
+
+def test_focus_and_max_epsilon_set_the_reference_point_and_must_match_on_resume(tmp_path):
+    from dataclasses import replace
+
+    from trifront.errors import ConfigError
+    from trifront.problem import Problem
+    from trifront.runner import ATTR_KEY, RunConfig, open_study
+    from trifront.space import SearchSpace
+
+    problem = Problem(dataset="adult", model="logreg")
+    space = SearchSpace.default("logreg", n_train=problem.validate().n_train).with_bounds(
+        {"target_epsilon": {"high": 1.0}}
+    )
+    config = RunConfig(problem=problem, space=space, storage=f"sqlite:///{tmp_path}/f.db",
+                       study_name="focus", focus_unfairness=0.03)
+    study = open_study(config)
+    ref = study.user_attrs[ATTR_KEY]["reference_point"]
+    assert ref[1:] == [1.0, 0.03]
+    assert tuple(study.sampler.reference_point) == tuple(ref)
+    assert open_study(config).study_name == "focus"  # same settings: resumes
+    with pytest.raises(ConfigError, match="focus_unfairness=0.03"):
+        open_study(replace(config, focus_unfairness=None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 
 import numpy as np
@@ -200,3 +201,36 @@ def test_tampered_bundle_is_refused(name, file, sha, tmp_path, monkeypatch, fres
     monkeypatch.setattr(files, "DATA_DIR", tmp_path)
     with pytest.raises(DataError, match=f"must have sha256 {sha[:12]}"):
         load_dataset(name)
+
+
+def test_intersectional_groups_are_every_combination_and_match_fairlearn():
+    import fairlearn.metrics as flm
+    import pandas as pd
+
+    from trifront.fairness.metrics import unfairness
+
+    both = load_dataset("adult", sensitive="sex*race", seed=3)
+    sex = load_dataset("adult", sensitive="sex", seed=3)
+    race = load_dataset("adult", sensitive="race", seed=3)
+    n_race = len(race.group_names)
+    assert len(both.group_names) == len(sex.group_names) * n_race
+    assert both.group_names[1] == f"{sex.group_names[0]}*{race.group_names[1]}"
+    for split in ("train", "val", "test"):
+        s = getattr(both, split).s
+        assert (s == getattr(sex, split).s * n_race + getattr(race, split).s).all()
+    # The gap over the combined groups is Fairlearn's intersectional gap over both columns.
+    rng = np.random.default_rng(0)
+    y_pred = rng.integers(0, 2, len(both.val.y))
+    features = pd.DataFrame({"sex": sex.val.s, "race": race.val.s})
+    for metric, fn in (("demographic_parity", flm.demographic_parity_difference),
+                       ("equalized_odds", flm.equalized_odds_difference)):
+        ours = unfairness(both.val.y, y_pred, sensitive_features=both.val.s, metric=metric)
+        theirs = fn(both.val.y, y_pred, sensitive_features=features)
+        assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+@pytest.mark.parametrize(("name", "message"), [("sex*sex", "each attribute once"),
+                                               ("sex*age", "Did you mean 'sex*race'")])
+def test_bad_intersections_are_refused(name, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_dataset("adult", sensitive=name)

@@ -44,6 +44,8 @@ DEFAULT_RUN: dict[str, Any] = {
     "jobs": None,  # default: one per core
     "dask": None,
     "trial_timeout": None,
+    "max_epsilon": None,
+    "focus_unfairness": None,
 }
 
 
@@ -119,11 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sensitive", help="sensitive attribute (default: the data set card's)")
     g.add_argument("--delta", type=_positive_float, help="delta of (epsilon, delta)-DP (1e-5)")
     g.add_argument("--parametrisation", help="epsilon (search target epsilon, default) or noise")
+    g.add_argument("--max-epsilon", type=_positive_float, metavar="EPS",
+                   help="never spend more: the largest target epsilon searched (default 10)")
+    g.add_argument("--focus-unfairness", type=_positive_float, metavar="GAP",
+                   help="concentrate the search on configurations fairer than GAP, e.g. 0.03 "
+                   "(the reference point's unfairness; default 0.5 = the whole front)")
     _add_knob_flags(run.add_argument_group(
         "fairness knobs (searched by default: fair_weight, reweigh, group_thresholds)"))
     g = run.add_argument_group("how")
     g.add_argument("--trials", type=int, help="total trials in the study (default 24)")
-    g.add_argument("--sampler", help="trifront (default), botorch, gp, nsga2, tpe, random, qmc")
+    g.add_argument("--sampler", help="trifront (default), trifront-ehvi, botorch, gp, nsga2, "
+                   "tpe, random, qmc")
     g.add_argument("--startup-trials", type=int, help="quasi-random trials first (default 8)")
     g.add_argument("--engine", help="DP-SGD engine: fast (default) or opacus")
     g.add_argument("--seed", type=int, help="seed of the sampler and training (default 0)")
@@ -263,6 +271,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         print(describe_inferred(problem.data().card), file=sys.stderr)
     n_train = problem.validate().n_train
+    if s["max_epsilon"] is not None:
+        if s["parametrisation"] != "epsilon":
+            raise ConfigError(
+                "--max-epsilon bounds the searched target epsilon: it needs "
+                f"--parametrisation epsilon, but got {s['parametrisation']!r}."
+            )
+        bounds = dict(s["space"].get("target_epsilon", {}))
+        bounds["high"] = float(s["max_epsilon"])
+        s["space"] = {**s["space"], "target_epsilon": bounds}
     space = SearchSpace.default(
         s["model"], s["parametrisation"], n_train=n_train,
         group_thresholds=problem.allow_group_thresholds,
@@ -274,6 +291,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         execution=ExecutionConfig(
             jobs=s["jobs"], dask=s["dask"], trial_timeout=s["trial_timeout"]
         ),
+        focus_unfairness=s["focus_unfairness"],
     )
     try:
         study = run_study(config, progress=not args.no_progress)

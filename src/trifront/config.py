@@ -30,7 +30,7 @@ RUN_KEYS = (
     "dataset", "model", "trials", "storage", "study", "out", "seed", "sampler", "delta",
     "engine", "fairness", "sensitive", "parametrisation", "startup_trials", "space",
     "data", "label", "positive", "no_group_thresholds", "public_statistics", "stats_share",
-    "jobs", "dask", "trial_timeout",
+    "jobs", "dask", "trial_timeout", "max_epsilon", "focus_unfairness",
 )
 
 

@@ -58,6 +58,11 @@ class RunConfig:
         n_startup_trials: Quasi-random trials before the model-based proposals.
         execution: Where and how many trials run at once (not a study setting:
             a study may be resumed with other execution settings).
+        focus_unfairness: Unfairness coordinate of the reference point (default
+            ``REFERENCE_UNFAIRNESS`` = 0.5). A smaller value, e.g. 0.03, makes
+            the hypervolume the sampler maximises count only configurations
+            fairer than it, so the search concentrates on that region; the front
+            still shows every trial. A study setting.
     """
 
     problem: Problem = field(default_factory=Problem)
@@ -69,8 +74,14 @@ class RunConfig:
     sampler: str = "trifront"
     n_startup_trials: int = 8
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    focus_unfairness: float | None = None
 
     def __post_init__(self) -> None:
+        f = self.focus_unfairness
+        if f is not None and not (isinstance(f, int | float) and 0.0 < f <= 1.0):
+            raise ConfigError(
+                f"`0 < focus_unfairness <= 1` must hold, but got focus_unfairness={f!r}."
+            )
         if not isinstance(self.n_trials, int) or self.n_trials < 1:
             raise ConfigError(f"`trials >= 1` must hold, but got trials={self.n_trials}.")
         if not self.study_name or not self.study_name.strip():
@@ -87,7 +98,10 @@ class RunConfig:
 
     def settings(self) -> dict[str, Any]:
         """The settings that define a study (must match when resuming)."""
-        return {"problem": asdict(self.problem), "space": self.space.to_dict()}
+        out: dict[str, Any] = {"problem": asdict(self.problem), "space": self.space.to_dict()}
+        if self.focus_unfairness is not None:
+            out["focus_unfairness"] = float(self.focus_unfairness)
+        return out
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -120,6 +134,8 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     eps_max = config.space.epsilon_max or DEFAULT_EPSILON_MAX
     ref = reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max)
+    if config.focus_unfairness is not None:
+        ref = (ref[0], ref[1], float(config.focus_unfairness))
     known = {1: known_target_epsilon} if config.problem.parametrisation == "epsilon" else None
     sampler = make_sampler(
         config.sampler,
@@ -173,6 +189,13 @@ def _check_same_settings(config: RunConfig, stored: Mapping[str, Any]) -> None:
                 f"study {config.study_name!r} was created with other {section} settings "
                 f"({diffs}); resume it with the original settings or pass a new --study name."
             )
+    have_focus, want_focus = stored.get("focus_unfairness"), wanted.get("focus_unfairness")
+    if have_focus != want_focus:
+        raise ConfigError(
+            f"study {config.study_name!r} was created with focus_unfairness={have_focus!r}, "
+            f"but got {want_focus!r}; resume it with the original setting or pass a new "
+            "--study name."
+        )
 
 
 def _dict_diff(have: Mapping[str, Any], want: Mapping[str, Any]) -> str:
@@ -367,6 +390,7 @@ def run(
     jobs: int | None = None,
     dask: str | None = None,
     trial_timeout: float | None = None,
+    focus_unfairness: float | None = None,
     progress: bool = True,
 ) -> optuna.Study:
     """Run or resume a trifront study: the Python face of ``trifront run``.
@@ -390,6 +414,8 @@ def run(
             1: train in this process).
         dask: Dask scheduler address (``tcp://host:8786``) or ``local:N``.
         trial_timeout: Seconds before a trial is stopped and recorded FAIL.
+        focus_unfairness: Concentrate the search on configurations fairer than
+            this (see :class:`RunConfig`).
         progress: Show a progress bar.
 
     Returns:
@@ -411,5 +437,6 @@ def run(
         sampler=sampler,
         n_startup_trials=n_startup_trials,
         execution=ExecutionConfig(jobs=jobs, dask=dask, trial_timeout=trial_timeout),
+        focus_unfairness=focus_unfairness,
     )
     return run_study(config, progress=progress)

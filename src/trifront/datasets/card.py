@@ -19,6 +19,9 @@ import numpy as np
 
 from trifront.errors import ConfigError, unknown_name
 
+INTERSECTION = "*"
+"""Joins sensitive attributes into intersectional groups: ``"sex*race"``."""
+
 # Public, monotone transforms a numeric feature may declare. Each maps the
 # clipped raw value before it is scaled to [0, 1].
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -209,17 +212,48 @@ class DatasetCard:
         accepted = [f.name for f in self.features]
         raise unknown_name(f"feature of dataset {self.name!r}", name, accepted)
 
+    def sensitive_parts(self, sensitive: str) -> tuple[str, ...]:
+        """The sensitive attributes a (possibly intersectional) name is made of.
+
+        ``"sex"`` is ``("sex",)``; ``"sex*race"`` is ``("sex", "race")``: one
+        group per combination (intersectional fairness). Each part must be one
+        of ``sensitive_attributes``, used once.
+
+        Raises:
+            ConfigError: If a part is not a sensitive attribute, or repeats.
+        """
+        parts = tuple(p.strip() for p in str(sensitive).split(INTERSECTION))
+        accepted = [*self.sensitive_attributes]
+        if len(self.sensitive_attributes) > 1:
+            accepted.append(INTERSECTION.join(self.sensitive_attributes[:2]))
+        for part in parts:
+            if part not in self.sensitive_attributes:
+                raise unknown_name("sensitive attribute", str(sensitive), accepted)
+        if len(set(parts)) != len(parts):
+            raise ConfigError(
+                f"an intersectional sensitive attribute uses each attribute once, but got "
+                f"{sensitive!r}; accepted: {', '.join(accepted)}."
+            )
+        return parts
+
     def group_names(self, sensitive: str) -> tuple[str, ...]:
         """Group names of a sensitive attribute; group ``k`` is ``group_names[k]``.
 
+        For an intersection (``"sex*race"``) the groups are every combination,
+        the first attribute varying slowest: ``"Female*White"``, ...
+
         Raises:
-            ConfigError: If ``sensitive`` is not one of ``sensitive_attributes``.
+            ConfigError: If ``sensitive`` is not one of ``sensitive_attributes``
+                or an intersection of them.
         """
-        if sensitive not in self.sensitive_attributes:
-            raise unknown_name("sensitive attribute", sensitive, self.sensitive_attributes)
-        feat = self.feature(sensitive)
-        assert isinstance(feat, CategoricalFeature)  # guaranteed by __post_init__
-        return feat.categories
+        names: tuple[str, ...] = ("",)
+        for part in self.sensitive_parts(sensitive):
+            feat = self.feature(part)
+            assert isinstance(feat, CategoricalFeature)  # guaranteed by __post_init__
+            names = tuple(
+                f"{a}{INTERSECTION}{b}" if a else b for a in names for b in feat.categories
+            )
+        return names
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-serialisable) for reports and exports."""
@@ -250,6 +284,11 @@ class DatasetCard:
                 + ", ".join(self.group_names(a))
                 + ")" + (" *default*" if i == 0 else "")
                 for i, a in enumerate(self.sensitive_attributes)
+            )
+            + (
+                f"; intersections with `{INTERSECTION}`, e.g. "
+                f"`{INTERSECTION.join(self.sensitive_attributes[:2])}`"
+                if len(self.sensitive_attributes) > 1 else ""
             ),
             f"- **Missing values:** {', '.join(repr(m) for m in self.missing_values)} "
             "(categorical: all-zero one-hot; numeric: not allowed)",

@@ -166,7 +166,9 @@ def encode_groups(frame: pd.DataFrame, card: DatasetCard, sensitive: str) -> np.
     Args:
         frame: ``n`` raw rows with the sensitive column.
         card: The dataset card.
-        sensitive: One of ``card.sensitive_attributes``.
+        sensitive: One of ``card.sensitive_attributes``, or an intersection
+            of them (``"sex*race"``: one group per combination, see
+            :meth:`DatasetCard.group_names`).
 
     Returns:
         ``n`` int64 group indices in ``[0, n_groups)``.
@@ -175,14 +177,17 @@ def encode_groups(frame: pd.DataFrame, card: DatasetCard, sensitive: str) -> np.
         ConfigError: If ``sensitive`` is not a sensitive attribute of the card.
         DataError: If a row's sensitive value is missing or unknown.
     """
-    card.group_names(sensitive)  # validates the name
-    _require_columns(frame, [sensitive], card)
-    feat = card.feature(sensitive)
-    assert isinstance(feat, CategoricalFeature)
-    codes = category_codes(frame[sensitive], feat, card=card)
-    if (codes < 0).any():
-        raise DataError(
-            f"the sensitive attribute {sensitive!r} of dataset {card.name!r} must be known "
-            f"for every row, but {int((codes < 0).sum())} rows have a missing value."
-        )
-    return codes
+    parts = card.sensitive_parts(sensitive)  # validates the name
+    _require_columns(frame, list(parts), card)
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for part in parts:
+        feat = card.feature(part)
+        assert isinstance(feat, CategoricalFeature)
+        codes = category_codes(frame[part], feat, card=card)
+        if (codes < 0).any():
+            raise DataError(
+                f"the sensitive attribute {part!r} of dataset {card.name!r} must be known "
+                f"for every row, but {int((codes < 0).sum())} rows have a missing value."
+            )
+        combined = combined * len(feat.categories) + codes
+    return combined

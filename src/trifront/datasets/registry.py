@@ -122,6 +122,14 @@ def clear_caches() -> None:
             clear()
 
 
+def _groups(by_attribute: dict[str, np.ndarray], card: DatasetCard, sensitive: str) -> np.ndarray:
+    """Group indices of a sensitive attribute or of an intersection (``"sex*race"``)."""
+    combined = np.zeros(len(next(iter(by_attribute.values()))), dtype=np.int64)
+    for part in card.sensitive_parts(sensitive):
+        combined = combined * len(card.group_names(part)) + by_attribute[part]
+    return combined
+
+
 def _take(
     xy: tuple[np.ndarray, np.ndarray], s: np.ndarray, idx: np.ndarray | None
 ) -> Split:
@@ -145,9 +153,10 @@ def _checked_split_args(
     """Validate the split arguments shared by every loader; return the sensitive attribute."""
     if sensitive is None:
         sensitive = card.sensitive_attributes[0]
-    if sensitive not in card.sensitive_attributes:
-        err = unknown_name("sensitive attribute", str(sensitive), card.sensitive_attributes)
-        raise ConfigError(f"dataset {card.name!r}: {err}")
+    try:
+        card.sensitive_parts(sensitive)
+    except ConfigError as err:
+        raise ConfigError(f"dataset {card.name!r}: {err}") from None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ConfigError(f"`seed` must be a non-negative integer, but got seed={seed!r}.")
     for what, value in fractions.items():
@@ -175,8 +184,9 @@ def load_dataset(
         seed: Non-negative integer; the same seed gives the same splits.
         val_fraction: Fraction of the training file held out for validation,
             ``0 < val_fraction < 1``.
-        sensitive: One of the card's ``sensitive_attributes``; None picks the
-            first (Adult: ``"sex"``).
+        sensitive: One of the card's ``sensitive_attributes``, or an
+            intersection of them such as ``"sex*race"`` (one group per
+            combination); None picks the first (Adult: ``"sex"``).
 
     Returns:
         The Dataset (float32 features in [0, 1], int64 labels and groups).
@@ -191,13 +201,14 @@ def load_dataset(
     sensitive = _checked_split_args(card, sensitive, seed, val_fraction=val_fraction)
     source = _REGISTRY[name]
     enc = _encoded(name)
+    train_s = _groups(enc.train_s, card, sensitive)
     n_rows = len(enc.train[1])
     if enc.test is None or enc.test_s is None:
         pool_idx, test_idx = _held_out(n_rows, source.test_fraction, TEST_SPLIT_SEED)
-        test = _take(enc.train, enc.train_s[sensitive], test_idx)
+        test = _take(enc.train, train_s, test_idx)
     else:
         pool_idx = np.arange(n_rows)
-        test = _take(enc.test, enc.test_s[sensitive], None)
+        test = _take(enc.test, _groups(enc.test_s, card, sensitive), None)
     keep, held = _held_out(len(pool_idx), float(val_fraction), int(seed))
     if len(keep) == 0 or len(held) == 0:
         raise ConfigError(
@@ -207,8 +218,8 @@ def load_dataset(
         )
     return Dataset(
         card=card,
-        train=_take(enc.train, enc.train_s[sensitive], pool_idx[keep]),
-        val=_take(enc.train, enc.train_s[sensitive], pool_idx[held]),
+        train=_take(enc.train, train_s, pool_idx[keep]),
+        val=_take(enc.train, train_s, pool_idx[held]),
         test=test,
         feature_names=card.feature_names,
         sensitive=sensitive,

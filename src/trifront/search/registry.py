@@ -11,8 +11,12 @@ from trifront.search.sampler import KnownObjective, TrifrontSampler
 
 __all__ = ["SAMPLERS", "make_sampler"]
 
-SAMPLERS: tuple[str, ...] = ("trifront", "botorch", "random", "qmc", "nsga2", "tpe", "gp")
-"""Accepted sampler names; ``trifront`` is the default."""
+SAMPLERS: tuple[str, ...] = (
+    "trifront", "trifront-ehvi", "botorch", "random", "qmc", "nsga2", "tpe", "gp"
+)
+"""Accepted sampler names; ``trifront`` is the default. ``trifront-ehvi`` is the
+trifront sampler with its cheaper acquisition (qLogEHVI on the posterior-mean
+front instead of qLogNEHVI)."""
 
 
 def make_sampler(
@@ -45,12 +49,13 @@ def make_sampler(
     """
     if n_startup_trials < 0:
         raise ConfigError(f"`n_startup_trials >= 0` must hold, but got {n_startup_trials}.")
-    if name == "trifront":
+    if name in ("trifront", "trifront-ehvi"):
         return TrifrontSampler(
             seed=seed,
             n_startup_trials=n_startup_trials,
             reference_point=reference_point,
             known_objectives=known_objectives,
+            acquisition="logehvi" if name == "trifront-ehvi" else "lognehvi",
         )
     if name == "botorch":
         try:
