@@ -49,6 +49,9 @@ KNOBS: dict[str, dict[str, Any]] = {
     "fair_weight=1": {"fair_weight": 1.0},
     "reweigh=1": {"reweigh": 1.0},
     "reweigh=1, clip=5": {"reweigh": 1.0, "clip": 5.0, "lr": 1.0},
+    "fair_weight=3, lr=1": {"fair_weight": 3.0, "lr": 1.0},
+    "reweigh=2.5": {"reweigh": 2.5},
+    "reweigh=2.75": {"reweigh": 2.75},
     "group_thresholds=0.01": {"group_thresholds": 0.01},
 }
 HEADLINE: list[dict[str, Any]] = [

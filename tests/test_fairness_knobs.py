@@ -42,8 +42,9 @@ def test_off_zones() -> None:
     assert Knobs.from_params({"fair_weight": 9e-4, "reweigh": 0.04, "group_thresholds": 0.2}).off
     k = Knobs.from_params({"fair_weight": 0.5, "reweigh": 0.3, "group_thresholds": 0.01})
     assert (k.fair_weight, k.reweigh, k.group_thresholds) == (0.5, 0.3, 0.01)
-    with pytest.raises(ConfigError, match="reweigh"):
-        Knobs.from_params({"reweigh": 1.5})
+    assert Knobs.from_params({"reweigh": 2.5}).reweigh == 2.5  # over-correction allowed
+    with pytest.raises(ConfigError, match="reweigh <= 4"):
+        Knobs.from_params({"reweigh": 4.5})
 
 
 def test_knobs_off_are_exactly_plain_dp_sgd() -> None:
@@ -164,6 +165,13 @@ def test_reweighing_makes_group_and_label_independent() -> None:
     joint = weighted / n
     assert joint == pytest.approx(np.outer(joint.sum(1), joint.sum(0)))
     assert reweighing_weights(counts, strength=0.0) == pytest.approx(np.ones((2, 2)))
+    # alpha > 1 over-corrects: the Kamiran-Calders weights' powers, renormalised to mean 1,
+    # so the under-represented cell (group 0, label 1) weighs more than at alpha = 1.
+    w2 = reweighing_weights(counts, strength=2.0)
+    kc = reweighing_weights(counts, strength=1.0) * 1.0
+    raw = kc**2
+    assert w2 == pytest.approx(raw * n / float((raw * counts).sum()))
+    assert w2[0, 1] > w[0, 1] > 1.0
 
 
 # ----------------------------------------------------------------------------- thresholds

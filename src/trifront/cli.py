@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--fair-weight", type=_positive_float, default=0.0, metavar="LAMBDA",
                    help="fair-loss weight lambda >= 0 (below 1e-3 is off)")
     k.add_argument("--reweigh", type=_positive_float, default=0.0, metavar="ALPHA",
-                   help="reweighing strength alpha in [0, 1] (below 0.05 is off)")
+                   help="reweighing strength alpha in [0, 4]: 1 is Kamiran-Calders, above 1 "
+                   "over-corrects (below 0.05 is off)")
     k.add_argument("--group-thresholds", type=_positive_float, metavar="TARGET_GAP",
                    help="private per-group thresholds meeting this gap (needs the sensitive "
                    "attribute at prediction time; 0.2 and above is off)")

@@ -12,7 +12,8 @@ plain DP-SGD:
 
 * ``fair_weight`` (λ), log scale on ``[1e-4, 30]``; λ < 1e-3 is off (the
   bottom ~1/5 of the log range), so the optimiser can reach "off";
-* ``reweigh`` (α), linear on ``[0, 1]``; α < 0.05 is off;
+* ``reweigh`` (α), linear on ``[0, 1]``; α < 0.05 is off (α up to 4, which
+  over-corrects, is accepted: widen it with ``[space.reweigh] high = 3``);
 * ``group_thresholds`` (target gap of per-group thresholds), log scale on
   ``[0.005, 0.3]``; a target >= 0.2 is off (as loose as no constraint on
   Adult). Absent with ``group_thresholds=False`` (they need the sensitive

@@ -43,6 +43,8 @@ from trifront.fairness.private_stats import noisy_cell_sums
 
 FAIR_WEIGHT_OFF_BELOW = 1e-3
 """λ below this is off (exactly 0): the searched log-scale dimension reaches "off"."""
+REWEIGH_MAX = 4.0
+"""Largest α: above 1 the weights over-correct (push past Kamiran–Calders' independence)."""
 REWEIGH_OFF_BELOW = 0.05
 """α below this is off (exactly 0): weights of ``w^α`` this close to 1 are not worth a release."""
 THRESHOLDS_OFF_FROM = 0.2
@@ -59,7 +61,7 @@ class Knobs:
 
     Attributes:
         fair_weight: λ ``>= 0`` (0: off).
-        reweigh: α in ``[0, 1]`` (0: off).
+        reweigh: α in ``[0, REWEIGH_MAX]`` (0: off; 1: Kamiran–Calders).
         group_thresholds: Target gap of the per-group thresholds, or None (off).
     """
 
@@ -70,8 +72,10 @@ class Knobs:
     def __post_init__(self) -> None:
         if not (self.fair_weight >= 0 and math.isfinite(self.fair_weight)):
             raise ConfigError(f"`fair_weight >= 0` must hold, but got {self.fair_weight}.")
-        if not 0 <= self.reweigh <= 1:
-            raise ConfigError(f"`0 <= reweigh <= 1` must hold, but got {self.reweigh}.")
+        if not 0 <= self.reweigh <= REWEIGH_MAX:
+            raise ConfigError(
+                f"`0 <= reweigh <= {REWEIGH_MAX:g}` must hold, but got {self.reweigh}."
+            )
         gap = self.group_thresholds
         if gap is not None and not 0 < gap < 1:
             raise ConfigError(f"`0 < group_thresholds < 1` must hold, but got {gap}.")
@@ -93,8 +97,10 @@ class Knobs:
         gap = params.get("group_thresholds")
         if not (lam >= 0 and math.isfinite(lam)):
             raise ConfigError(f"`fair_weight >= 0` must hold, but got {params['fair_weight']}.")
-        if not 0 <= alpha <= 1:
-            raise ConfigError(f"`0 <= reweigh <= 1` must hold, but got {params['reweigh']}.")
+        if not 0 <= alpha <= REWEIGH_MAX:
+            raise ConfigError(
+                f"`0 <= reweigh <= {REWEIGH_MAX:g}` must hold, but got {params['reweigh']}."
+            )
         gap_f = None if gap is None else float(gap)
         if gap_f is not None and not gap_f > 0:
             raise ConfigError(f"`group_thresholds > 0` must hold, but got {gap}.")
@@ -235,7 +241,8 @@ def reweighing_weights(counts: np.ndarray, *, strength: float) -> np.ndarray:
 
     Args:
         counts: (Noisy) counts, ``G x 2``.
-        strength: α in ``[0, 1]``; 0 gives all weights 1.
+        strength: α in ``[0, REWEIGH_MAX]``; 0 gives all weights 1, 1 the
+            Kamiran–Calders weights, above 1 stronger ones.
 
     Returns:
         ``G x 2`` weights.
