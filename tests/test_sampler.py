@@ -318,3 +318,11 @@ def test_warm_start_keeps_the_fitted_hyperparameters_per_objective() -> None:
 def test_unknown_acquisition_names_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match="lognehvi"):
         TrifrontSampler(reference_point=REF, acquisition="nehvi")
+
+
+def test_trifront_names_choose_the_acquisition_and_keep_the_known_objectives() -> None:
+    default = make_sampler("trifront", seed=0, reference_point=REF, known_objectives=KNOWN_EPS)
+    cheap = make_sampler("trifront-ehvi", seed=0, reference_point=REF, known_objectives=KNOWN_EPS)
+    assert isinstance(default, TrifrontSampler) and isinstance(cheap, TrifrontSampler)
+    assert (default.acquisition, cheap.acquisition) == ("lognehvi", "logehvi")
+    assert set(cheap.known_objectives) == set(default.known_objectives) == {1}

@@ -143,7 +143,7 @@ def run_one(
     with warnings.catch_warnings():
         _quiet()
         problem = get_problem(problem_name)
-        known = problem.known_objectives if sampler_name == "trifront" else None
+        known = problem.known_objectives if sampler_name.startswith("trifront") else None
         sampler = make_sampler(
             sampler_name,
             seed=seed,
