@@ -6,7 +6,7 @@ touch the study storage: a worker gets a picklable ``Problem`` and parameters,
 and returns a picklable ``Outcome``.
 
 * ``InlineExecutor``: one trial at a time in the driver (``--jobs 1``).
-* ``ProcessPool``: ``jobs`` persistent worker processes (spawned, one torch
+* ``ProcessPool``: ``jobs`` persistent worker processes (from a fork server, one torch
   thread each). Each worker has its own pipe, so a worker that dies or is killed
   on ``--trial-timeout`` fails only its own trial and is replaced alone (the
   standard library's ``ProcessPoolExecutor`` breaks as a whole when one worker
@@ -397,9 +397,9 @@ class ProcessPool(Executor):
                 else f"exited before it was ready (exit code {w.process.exitcode})"
             )
             raise ExecutionError(
-                f"a worker process {what}; its error is printed above. Workers are spawned "
-                "and import the main module: a script that runs a study must do so under "
-                "`if __name__ == '__main__':`; or pass jobs=1."
+                f"a worker process {what}; its error is printed above. Workers start from a "
+                "fork server and import the main module: a script that runs a study must do "
+                "so under `if __name__ == '__main__':`; or pass jobs=1."
             )
         self._workers[index] = self._spawn()
         if w.task is None:
