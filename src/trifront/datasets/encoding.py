@@ -9,6 +9,8 @@ privacy budget.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -179,7 +181,7 @@ def encode_groups(frame: pd.DataFrame, card: DatasetCard, sensitive: str) -> np.
     """
     parts = card.sensitive_parts(sensitive)  # validates the name
     _require_columns(frame, list(parts), card)
-    combined = np.zeros(len(frame), dtype=np.int64)
+    by_part: dict[str, np.ndarray] = {}
     for part in parts:
         feat = card.feature(part)
         assert isinstance(feat, CategoricalFeature)
@@ -189,5 +191,29 @@ def encode_groups(frame: pd.DataFrame, card: DatasetCard, sensitive: str) -> np.
                 f"the sensitive attribute {part!r} of dataset {card.name!r} must be known "
                 f"for every row, but {int((codes < 0).sum())} rows have a missing value."
             )
-        combined = combined * len(feat.categories) + codes
+        by_part[part] = codes
+    return combine_groups(card, sensitive, by_part)
+
+
+def combine_groups(
+    card: DatasetCard, sensitive: str, by_attribute: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Group indices of ``sensitive`` from each of its attributes' group indices.
+
+    One attribute: its indices. An intersection (``"sex*race"``): the index of
+    the combination in :meth:`DatasetCard.group_names` order (first attribute
+    varying slowest).
+
+    Args:
+        card: The dataset card.
+        sensitive: A sensitive attribute or an intersection of them.
+        by_attribute: Group indices per attribute (at least those of ``sensitive``).
+
+    Returns:
+        int64 group indices, the length of the arrays given.
+    """
+    parts = card.sensitive_parts(sensitive)
+    combined = np.zeros(len(by_attribute[parts[0]]), dtype=np.int64)
+    for part in parts:
+        combined = combined * len(card.group_names(part)) + by_attribute[part]
     return combined

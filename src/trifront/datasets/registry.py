@@ -17,7 +17,12 @@ import pandas as pd
 from trifront.datasets import adult, compas, german
 from trifront.datasets.card import DatasetCard
 from trifront.datasets.dataset import Dataset, Split
-from trifront.datasets.encoding import encode_features, encode_groups, encode_labels
+from trifront.datasets.encoding import (
+    combine_groups,
+    encode_features,
+    encode_groups,
+    encode_labels,
+)
 from trifront.datasets.raw import RawData
 from trifront.errors import ConfigError, unknown_name
 
@@ -122,14 +127,6 @@ def clear_caches() -> None:
             clear()
 
 
-def _groups(by_attribute: dict[str, np.ndarray], card: DatasetCard, sensitive: str) -> np.ndarray:
-    """Group indices of a sensitive attribute or of an intersection (``"sex*race"``)."""
-    combined = np.zeros(len(next(iter(by_attribute.values()))), dtype=np.int64)
-    for part in card.sensitive_parts(sensitive):
-        combined = combined * len(card.group_names(part)) + by_attribute[part]
-    return combined
-
-
 def _take(
     xy: tuple[np.ndarray, np.ndarray], s: np.ndarray, idx: np.ndarray | None
 ) -> Split:
@@ -201,14 +198,14 @@ def load_dataset(
     sensitive = _checked_split_args(card, sensitive, seed, val_fraction=val_fraction)
     source = _REGISTRY[name]
     enc = _encoded(name)
-    train_s = _groups(enc.train_s, card, sensitive)
+    train_s = combine_groups(card, sensitive, enc.train_s)
     n_rows = len(enc.train[1])
     if enc.test is None or enc.test_s is None:
         pool_idx, test_idx = _held_out(n_rows, source.test_fraction, TEST_SPLIT_SEED)
         test = _take(enc.train, train_s, test_idx)
     else:
         pool_idx = np.arange(n_rows)
-        test = _take(enc.test, _groups(enc.test_s, card, sensitive), None)
+        test = _take(enc.test, combine_groups(card, sensitive, enc.test_s), None)
     keep, held = _held_out(len(pool_idx), float(val_fraction), int(seed))
     if len(keep) == 0 or len(held) == 0:
         raise ConfigError(
