@@ -298,8 +298,12 @@ def test_beats_random_search_on_the_toy_problem() -> None:
 )
 def test_acquisition_and_model_options_make_model_proposals(options: dict[str, Any]) -> None:
     sampler = TrifrontSampler(
-        seed=0, n_startup_trials=4, reference_point=REF, known_objectives=KNOWN_EPS,
-        **FAST, **options,
+        seed=0,
+        n_startup_trials=4,
+        reference_point=REF,
+        known_objectives=KNOWN_EPS,
+        **FAST,
+        **options,
     )
     study = run(sampler, 6)
     assert [t.system_attrs[PROPOSAL_KIND] for t in study.trials[4:]] == ["model", "model"]
@@ -326,3 +330,56 @@ def test_trifront_names_choose_the_acquisition_and_keep_the_known_objectives() -
     assert isinstance(default, TrifrontSampler) and isinstance(cheap, TrifrontSampler)
     assert (default.acquisition, cheap.acquisition) == ("lognehvi", "logehvi")
     assert set(cheap.known_objectives) == set(default.known_objectives) == {1}
+
+
+def _unit(params: dict[str, Any]) -> np.ndarray:
+    """Unit-cube coordinates of the toy's params, in the sampler's (sorted) dim order."""
+    return np.array(
+        [
+            (params["epochs"] - 1) / 8,
+            math.log(params["epsilon"] / 0.1) / math.log(100),
+            math.log(params["lr"] / 1e-3) / math.log(1000),
+            math.log(params["batch"] / 16) / math.log(16),
+            params["w"],
+        ]
+    )
+
+
+def test_model_proposals_stay_in_the_trust_region_around_a_completed_trial() -> None:
+    sampler = TrifrontSampler(
+        seed=0, n_startup_trials=6, reference_point=REF, known_objectives=KNOWN_EPS, **FAST
+    )
+    study = run(sampler, 10)
+    completed = [_unit(t.params) for t in study.trials]
+    for trial in study.trials[6:]:
+        region = trial.system_attrs[MODEL_DATA]["region"]
+        assert region["kind"] == "local" and region["width"] == 0.2
+        center = np.array(region["center"])
+        # The centre is a completed trial (in the sampler's order: batch, epochs,
+        # epsilon, lr, w); the proposal is within half a width of it along the
+        # float dims (int dims are rounded afterwards).
+        order = [3, 0, 1, 2, 4]
+        assert min(np.abs(c[order] - center).max() for c in completed[: trial.number]) < 1e-9
+        u = _unit(trial.params)[order]
+        assert np.all(np.abs(u[[2, 3, 4]] - center[[2, 3, 4]]) <= 0.1 + 1e-9)
+
+
+def test_without_a_trust_region_proposals_search_the_whole_cube() -> None:
+    sampler = TrifrontSampler(
+        seed=0,
+        n_startup_trials=6,
+        reference_point=REF,
+        known_objectives=KNOWN_EPS,
+        local_width=None,
+        **FAST,
+    )
+    study = run(sampler, 8)
+    assert [t.system_attrs[MODEL_DATA]["region"] for t in study.trials[6:]] == [
+        {"kind": "global"}
+    ] * 2
+
+
+@pytest.mark.parametrize("width", [0.0, -0.1, 1.5])
+def test_a_bad_trust_region_width_is_refused(width: float) -> None:
+    with pytest.raises(ConfigError, match=f"local_width.*{width}"):
+        TrifrontSampler(reference_point=REF, local_width=width)
