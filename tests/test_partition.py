@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from trifront.analysis.pareto import _hv_max_form
-from trifront.search.partition import StaircasePartitioning, nondominated_cells
+from trifront.search.partition import StaircasePartitioning, improvement, nondominated_cells
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -28,13 +28,6 @@ with warnings.catch_warnings():
     from botorch.utils.multi_objective.box_decompositions.non_dominated import (
         FastNondominatedPartitioning,
     )
-
-
-def improvement(cells: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Hypervolume improvement of each point (``k x 3``) over the cells' region."""
-    lower, upper = cells[0], cells[1]
-    side = torch.minimum(upper.unsqueeze(0), points.unsqueeze(1)) - lower.unsqueeze(0)
-    return side.clamp_min(0).prod(dim=-1).sum(dim=-1)
 
 
 def fronts() -> list[tuple[str, torch.Tensor, torch.Tensor]]:

@@ -34,7 +34,7 @@ import math
 
 import torch
 
-__all__ = ["StaircasePartitioning", "nondominated_cells"]
+__all__ = ["StaircasePartitioning", "improvement", "nondominated_cells"]
 
 
 def _pareto_above(Y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -125,6 +125,20 @@ def nondominated_cells(Y: torch.Tensor, ref_point: torch.Tensor) -> torch.Tensor
     up = torch.stack([sx[ua], inf.expand(len(used)), hi[used]], dim=-1)
     keep = (up > low).all(dim=-1)
     return torch.stack([low[keep], up[keep]])
+
+
+def improvement(cells: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Hypervolume each point adds to the region decomposed into ``cells``.
+
+    Args:
+        cells: ``2 x num_cells x m`` lower and upper vertices (upper may be inf).
+        points: ``k x m`` points (maximisation).
+
+    Returns:
+        ``k`` improvements.
+    """
+    side = torch.minimum(cells[1].unsqueeze(0), points.unsqueeze(1)) - cells[0].unsqueeze(0)
+    return side.clamp_min(0).prod(dim=-1).sum(dim=-1)
 
 
 class StaircasePartitioning(torch.nn.Module):

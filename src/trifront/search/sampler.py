@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trifront.errors import ConfigError, unknown_name
 from trifront.objectives import DIRECTIONS, OBJECTIVES, reference_point_max
-from trifront.search.partition import StaircasePartitioning, nondominated_cells
+from trifront.search.partition import StaircasePartitioning, improvement, nondominated_cells
 
 with warnings.catch_warnings():
     # botorch imports linear_operator, which applies torch.jit.script at import time;
@@ -181,6 +181,15 @@ class _HypervolumeObjective(MCMultiOutputObjective):
                 column = samples[..., self.learned.index(index)]
                 columns.append(_model_to_hv_torch(index, column))
         return torch.stack(columns, dim=-1)
+
+
+def _mean_front(
+    model: ModelListGP, objective: _HypervolumeObjective, X: torch.Tensor
+) -> torch.Tensor:
+    """Posterior mean at ``X`` (``n x d``) in hypervolume form, ``n x 3`` (no gradient)."""
+    with torch.no_grad():
+        mean = cast(TorchPosterior, model.posterior(X)).mean
+        return objective(mean.unsqueeze(0), X=X.unsqueeze(0))[0]
 
 
 class _LogNEHVI(qLogNoisyExpectedHypervolumeImprovement):
@@ -727,14 +736,11 @@ class TrifrontSampler(BaseSampler):
         if self.local_width is None:
             return cube, {"kind": "global"}
         everything = X if pending is None else torch.cat([X, pending])
-        with torch.no_grad():
-            mean = cast(TorchPosterior, model.posterior(everything)).mean
-            y = objective(mean.unsqueeze(0), X=everything.unsqueeze(0))[0]
+        y = _mean_front(model, objective, everything)
         best, center = 0.0, None
         for i in torch.nonzero((y[: len(X)] > ref).all(dim=-1)).flatten().tolist():
             cells = nondominated_cells(torch.cat([y[:i], y[i + 1 :]]), ref)
-            side = torch.minimum(cells[1], y[i]) - cells[0]
-            contribution = float(side.clamp_min(0).prod(dim=-1).sum())
+            contribution = float(improvement(cells, y[i : i + 1])[0])
             if contribution > best:
                 best, center = contribution, i
         if center is None:
@@ -784,10 +790,7 @@ class TrifrontSampler(BaseSampler):
                 prune_baseline=False,
                 cache_root=True,
             )
-        with torch.no_grad():
-            mean = cast(TorchPosterior, model.posterior(X)).mean
-            front = objective(mean.unsqueeze(0), X=X)[0]
-        partitioning = StaircasePartitioning(ref_point=ref, Y=front)
+        partitioning = StaircasePartitioning(ref_point=ref, Y=_mean_front(model, objective, X))
         return qLogExpectedHypervolumeImprovement(
             model=model,
             ref_point=ref,
