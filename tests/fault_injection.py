@@ -19,7 +19,14 @@ from typing import Any
 from trifront.problem import Problem, TrialResult
 from trifront.runner import trial_seed
 
-FAULTS = ("raise", "nan", "die", "hang")
+FAULTS = ("raise", "nan", "die", "hang", "lost-sigint")
+
+
+class _SigintInFinaliser:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # let the handler run here, inside the finaliser
+            pass
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,11 @@ class FaultyProblem(Problem):
     Attributes:
         faults: ``"number:fault,..."`` with a fault from ``FAULTS``: ``raise``
             (RuntimeError), ``nan`` (accuracy NaN), ``die`` (the process kills
-            itself with SIGKILL), ``hang`` (sleeps an hour).
+            itself with SIGKILL), ``hang`` (sleeps an hour), ``lost-sigint``
+            (the process sends itself SIGINT from inside a finaliser, where
+            Python prints the ``KeyboardInterrupt`` as ignored and goes on, as
+            a Ctrl-C arriving during a garbage-collector callback; the trial
+            then trains normally).
         delay: Seconds every trial sleeps before training (slow studies).
         study_seed: The study's seed, to map a training seed to its trial.
     """
@@ -59,5 +70,7 @@ class FaultyProblem(Problem):
             os.kill(os.getpid(), signal.SIGKILL)
         if fault == "hang":
             time.sleep(3600)
+        if fault == "lost-sigint":
+            _SigintInFinaliser()  # collected at once: the interrupt is raised in __del__
         result = super().evaluate(params, seed=seed, split=split)
         return replace(result, accuracy=math.nan) if fault == "nan" else result

@@ -86,6 +86,20 @@ def test_raise_nan_and_killed_worker_fail_in_the_pool_and_the_study_finishes(tmp
     assert trials[2].user_attrs["worker"] not in workers
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_python_swallows_still_stops_the_study(tmp_path):
+    # Python loses a KeyboardInterrupt raised in a finaliser; the driver must not.
+    problem = FaultyProblem(faults="2:lost-sigint")
+    with pytest.raises(KeyboardInterrupt):
+        run_study(_config(tmp_path, problem, n_trials=6, jobs=1), progress=False)
+    study = optuna.load_study(study_name="faults", storage=f"sqlite:///{tmp_path}/faults.db")
+    trials = _by_number(study)
+    # Trial 2 trained and was kept; the driver stopped before asking trial 3.
+    assert sorted(trials) == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in trials.values())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_trial_over_the_timeout_is_stopped_and_recorded_fail(tmp_path):
     problem = FaultyProblem(faults="1:hang")
     start = time.monotonic()

@@ -9,9 +9,12 @@ command again continues where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -277,12 +280,48 @@ def run_study(
 
     try:
         if remaining:
-            _drive(study, config, executor, remaining=remaining, on_trial=finished)
+            with _interrupt_flag() as interrupted:
+                _drive(
+                    study,
+                    config,
+                    executor,
+                    remaining=remaining,
+                    on_trial=finished,
+                    interrupted=interrupted,
+                )
     finally:
         executor.close()
         bar.close()
         torch.set_num_threads(threads)
     return study
+
+
+@contextlib.contextmanager
+def _interrupt_flag() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C (SIGINT) while the block runs, which also raises.
+
+    Python raises ``KeyboardInterrupt`` wherever the main thread is when the
+    signal arrives; inside a garbage-collector callback (SQLAlchemy registers
+    some) the exception is printed as "ignored" and lost, and the study would
+    run on. The event keeps the interrupt, and the driver checks it at every
+    step. Outside the main thread (no signal handler can be set) the event
+    never fires and Ctrl-C behaves as before.
+    """
+    event = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        event.set()
+        signal.default_int_handler(signum, frame)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield event
+        return
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _drive(
@@ -292,14 +331,25 @@ def _drive(
     *,
     remaining: int,
     on_trial: Callable[[optuna.trial.FrozenTrial], None],
+    interrupted: threading.Event | None = None,
 ) -> None:
-    """Ask, submit and tell until ``remaining`` more trials have finished."""
+    """Ask, submit and tell until ``remaining`` more trials have finished.
+
+    ``interrupted``, when set, stops the loop with ``KeyboardInterrupt`` at the
+    next step (see ``_interrupt_flag``).
+    """
+
+    def check() -> None:
+        if interrupted is not None and interrupted.is_set():
+            raise KeyboardInterrupt
+
     distributions = config.space.distributions()
     in_flight: dict[int, optuna.Trial] = {}
     asked = 0
     first_number = len(study.get_trials(deepcopy=False))
     try:
         while asked < remaining or in_flight:
+            check()
             while asked < remaining and len(in_flight) < executor.capacity:
                 trial = study.ask(distributions)
                 in_flight[trial.number] = trial
