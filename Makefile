@@ -31,7 +31,7 @@ test: install
 	$(VENV)/bin/pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/mypy src
 
 bench: install

@@ -29,9 +29,9 @@ def run(problem_name: str, seed: int, trials: int, options: dict[str, Any]) -> f
     import torch
 
     from trifront.analysis.pareto import hypervolume_history
-    from trifront.bench.problems import get_problem
     from trifront.objectives import DIRECTIONS
     from trifront.search import TrifrontSampler
+    from trifront.search.benchmark.problems import get_problem
 
     warnings.filterwarnings("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

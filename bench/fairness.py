@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from trifront.problem import Problem
+from trifront.trial import evaluate
 
 BASE: dict[str, Any] = {"target_epsilon": 1.0, "clip": 2.0, "lr": 2.0, "batch_size": 512,
                         "epochs": 8}
@@ -61,7 +62,7 @@ HEADLINE: list[dict[str, Any]] = [
 
 def _evaluate(problem: Problem, params: dict[str, Any], seeds: list[int], split: str
               ) -> dict[str, Any]:
-    rows = [problem.evaluate(params, seed=s, split=split) for s in seeds]
+    rows = [evaluate(problem, params, seed=s, split=split) for s in seeds]
     acc = [r.accuracy for r in rows]
     gap = [r.unfairness for r in rows]
     return {

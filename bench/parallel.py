@@ -36,7 +36,7 @@ import optuna
 from optuna.trial import TrialState
 
 from trifront.analysis.pareto import hypervolume
-from trifront.runner import ATTR_KEY
+from trifront.study import ATTR_KEY
 
 STUDY = "bench-parallel"
 

@@ -1,4 +1,4 @@
-"""Test-only fault injection: a ``Problem`` whose chosen trials fail on purpose.
+"""Test-only fault injection: a trial pipeline whose chosen trials fail on purpose.
 
 Not part of trifront: tests import it, and worker processes import it by name
 when they unpickle a task (spawned workers inherit the test process's
@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from trifront.problem import Problem, TrialResult
-from trifront.runner import trial_seed
+from trifront.study import trial_seed
+from trifront.trial import evaluate
 
 FAULTS = ("raise", "nan", "die", "hang", "lost-sigint")
 
@@ -30,8 +31,11 @@ class _SigintInFinaliser:
 
 
 @dataclass(frozen=True)
-class FaultyProblem(Problem):
-    """A real ``Problem`` with injected faults, chosen by trial number.
+class FaultyTrials:
+    """The trial pipeline with injected faults, chosen by trial number.
+
+    Passed as ``RunConfig(evaluate=FaultyTrials(...))``; called like
+    :func:`trifront.trial.evaluate`. Picklable, so worker processes run it.
 
     Attributes:
         faults: ``"number:fault,..."`` with a fault from ``FAULTS``: ``raise``
@@ -42,7 +46,7 @@ class FaultyProblem(Problem):
             a Ctrl-C arriving during a garbage-collector callback; the trial
             then trains normally).
         delay: Seconds every trial sleeps before training (slow studies).
-        study_seed: The study's seed, to map a training seed to its trial.
+        study_seed: The study's seed, to map a trial's public seed to its number.
     """
 
     faults: str = ""
@@ -50,7 +54,7 @@ class FaultyProblem(Problem):
     study_seed: int = 0
 
     def fault_of(self, seed: int) -> str | None:
-        """The fault injected into the trial whose training seed is ``seed``."""
+        """The fault injected into the trial whose public seed is ``seed``."""
         table = dict(item.split(":") for item in self.faults.split(",") if item)
         for number, fault in table.items():
             if trial_seed(self.study_seed, int(number)) == seed:
@@ -58,10 +62,10 @@ class FaultyProblem(Problem):
                 return fault
         return None
 
-    def evaluate(
-        self, params: Mapping[str, Any], *, seed: int, split: str = "val"
+    def __call__(
+        self, problem: Problem, params: Mapping[str, Any], *, seed: int, split: str = "val"
     ) -> TrialResult:
-        """``Problem.evaluate``, unless this trial has a fault."""
+        """``trifront.trial.evaluate``, unless this trial has a fault."""
         fault = self.fault_of(seed)
         time.sleep(self.delay)
         if fault == "raise":
@@ -72,5 +76,5 @@ class FaultyProblem(Problem):
             time.sleep(3600)
         if fault == "lost-sigint":
             _SigintInFinaliser()  # collected at once: the interrupt is raised in __del__
-        result = super().evaluate(params, seed=seed, split=split)
+        result = evaluate(problem, params, seed=seed, split=split)
         return replace(result, accuracy=math.nan) if fault == "nan" else result

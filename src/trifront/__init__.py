@@ -3,8 +3,12 @@
 The public API::
 
     import trifront
-    study = trifront.run(dataset="adult", model="logreg", n_trials=40)
+    study = trifront.run(dataset="adult", model="logreg", trials=40)
     front = trifront.pareto_front(study)
+
+``trifront.run`` takes every setting of ``trifront run`` by its flag name
+(``trifront.Settings`` lists them); ``trifront.load_study`` opens a study
+written earlier.
 
 Names are imported on first use, so ``trifront --help`` does not pay for torch.
 """
@@ -20,6 +24,8 @@ _EXPORTS = {
     "run": "trifront.runner",
     "run_study": "trifront.runner",
     "RunConfig": "trifront.runner",
+    "Settings": "trifront.settings",
+    "load_study": "trifront.study",
     "Problem": "trifront.problem",
     "TrialResult": "trifront.problem",
     "SearchSpace": "trifront.space",
@@ -42,7 +48,9 @@ if TYPE_CHECKING:  # static re-exports for type checkers and IDEs
     from trifront.errors import ConfigError, DataError, PrivacyError, TrifrontError  # noqa: F401
     from trifront.problem import Problem, TrialResult  # noqa: F401
     from trifront.runner import RunConfig, run, run_study  # noqa: F401
+    from trifront.settings import Settings  # noqa: F401
     from trifront.space import SearchSpace  # noqa: F401
+    from trifront.study import load_study  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from trifront import __version__
-from trifront.errors import ConfigError, StorageError
+from trifront.errors import ConfigError
 from trifront.execution import (
     ExecutionConfig,
     ExecutionError,
@@ -33,14 +33,22 @@ from trifront.execution import (
     Task,
     make_executor,
 )
-from trifront.objectives import DIRECTIONS, reference_point
+from trifront.objectives import reference_point
 from trifront.problem import Problem, TrialResult
 from trifront.search import make_sampler
+from trifront.settings import DEFAULT_STORAGE, Settings
 from trifront.space import SearchSpace
-from trifront.storage import DEFAULT_STORAGE, open_storage
+from trifront.study import (
+    counted_trials,
+    fail_trial,
+    requeue_interrupted,
+    store_result,
+    trial_seed,
+)
+from trifront.study import (
+    open_study as _open_study,
+)
 
-ATTR_KEY = "trifront"
-FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 # Used as the epsilon coordinate of the reference point when epsilon is not
 # searched directly (noise parametrisation).
 DEFAULT_EPSILON_MAX = 10.0
@@ -61,6 +69,9 @@ class RunConfig:
         n_startup_trials: Quasi-random trials before the model-based proposals.
         execution: Where and how many trials run at once (not a study setting:
             a study may be resumed with other execution settings).
+        evaluate: What trains a trial, ``evaluate(problem, params, *, seed)``
+            (None: :func:`trifront.trial.evaluate`); tests inject faults here.
+            Not a study setting.
         focus_unfairness: Unfairness coordinate of the reference point (default
             ``REFERENCE_UNFAIRNESS`` = 0.5). A smaller value, e.g. 0.03, makes
             the hypervolume the sampler maximises count only configurations
@@ -78,6 +89,7 @@ class RunConfig:
     n_startup_trials: int = 8
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     focus_unfairness: float | None = None
+    evaluate: Callable[..., TrialResult] | None = None
 
     def __post_init__(self) -> None:
         f = self.focus_unfairness
@@ -99,17 +111,31 @@ class RunConfig:
                 f"problem by {self.problem.parametrisation!r}; they must agree."
             )
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RunConfig:
+        """The run a :class:`~trifront.settings.Settings` describes (loads the data)."""
+        problem = settings.problem()
+        n_public = problem.validate().n_train_public
+        return cls(
+            problem=problem,
+            space=settings.search_space(n_train=n_public),
+            n_trials=settings.trials,
+            storage=settings.storage,
+            study_name=settings.study_name,
+            seed=settings.seed,
+            sampler=settings.sampler,
+            n_startup_trials=settings.startup_trials,
+            execution=ExecutionConfig(jobs=settings.jobs, dask=settings.dask,
+                                      trial_timeout=settings.trial_timeout),
+            focus_unfairness=settings.focus_unfairness,
+        )
+
     def settings(self) -> dict[str, Any]:
         """The settings that define a study (must match when resuming)."""
         out: dict[str, Any] = {"problem": asdict(self.problem), "space": self.space.to_dict()}
         if self.focus_unfairness is not None:
             out["focus_unfairness"] = float(self.focus_unfairness)
         return out
-
-
-def trial_seed(study_seed: int, trial_number: int) -> int:
-    """The training seed of a trial: distinct per trial, reproducible per study."""
-    return (study_seed * 1_000_003 + trial_number * 7919) % (2**31 - 1)
 
 
 def known_target_epsilon(params: Mapping[str, Any]) -> Any:
@@ -126,15 +152,15 @@ def known_target_epsilon(params: Mapping[str, Any]) -> Any:
 def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     """Create the study or load it for resumption, checking its settings match.
 
+    The data and settings are checked first: bad input fails before the
+    storage is touched.
+
     Raises:
         StorageError: If the storage cannot be used, or the study is missing and
             ``create`` is False.
         ConfigError: If an existing study was made with other settings.
     """
-    # Data and settings first: bad input must fail before the storage is touched.
     ds = config.problem.validate()
-    storage = open_storage(config.storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     eps_max = config.space.epsilon_max or DEFAULT_EPSILON_MAX
     ref = reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max)
     if config.focus_unfairness is not None:
@@ -147,76 +173,16 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
         known_objectives=known,
         n_startup_trials=config.n_startup_trials,
     )
-    if config.study_name in names:
-        study = optuna.load_study(study_name=config.study_name, storage=storage, sampler=sampler)
-        stored = study.user_attrs.get(ATTR_KEY)
-        if stored is None:
-            raise ConfigError(
-                f"study {config.study_name!r} in {config.storage} was not made by trifront; "
-                "pass another --study name."
-            )
-        _check_same_settings(config, stored)
-        if [d.name for d in study.directions] != [d.name for d in DIRECTIONS]:
-            raise ConfigError(f"study {config.study_name!r} does not have trifront's directions.")
-        return study
-    if not create:
-        raise StorageError(
-            f"no study named {config.study_name!r} in {config.storage}; "
-            f"studies there: {', '.join(names) or 'none'}."
-        )
-    study = optuna.create_study(
-        storage=storage, study_name=config.study_name, directions=list(DIRECTIONS), sampler=sampler
-    )
-    study.set_user_attr(
-        ATTR_KEY,
-        {
-            **config.settings(),
-            "reference_point": list(ref),
-            "majority_rate": ds.majority_rate,
-            "seed": config.seed,
-            "sampler": config.sampler,
-            "version": __version__,
-            "objectives": ["accuracy", "epsilon", "unfairness"],
-        },
-    )
-    return study
-
-
-def _check_same_settings(config: RunConfig, stored: Mapping[str, Any]) -> None:
-    wanted = config.settings()
-    for section in ("problem", "space"):
-        have, want = stored.get(section), wanted[section]
-        if have != want:
-            diffs = _dict_diff(have or {}, want)
-            raise ConfigError(
-                f"study {config.study_name!r} was created with other {section} settings "
-                f"({diffs}); resume it with the original settings or pass a new --study name."
-            )
-    have_focus, want_focus = stored.get("focus_unfairness"), wanted.get("focus_unfairness")
-    if have_focus != want_focus:
-        raise ConfigError(
-            f"study {config.study_name!r} was created with focus_unfairness={have_focus!r}, "
-            f"but got {want_focus!r}; resume it with the original setting or pass a new "
-            "--study name."
-        )
-
-
-def _dict_diff(have: Mapping[str, Any], want: Mapping[str, Any]) -> str:
-    keys = sorted(set(have) | set(want))
-    parts = [f"{k}: stored {have.get(k)!r}, given {want.get(k)!r}" for k in keys
-             if have.get(k) != want.get(k)]
-    return "; ".join(parts) or "differs"
-
-
-def recover_stale_trials(study: optuna.Study) -> int:
-    """Mark trials left RUNNING by a dead driver as FAIL. Returns how many."""
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
-    for t in stale:
-        study._storage.set_trial_user_attr(
-            t._trial_id, "fail_reason", "left RUNNING by an interrupted run"
-        )
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    return len(stale)
+    record = {
+        **config.settings(),
+        "reference_point": list(ref),
+        "majority_rate": ds.majority_rate,
+        "seed": config.seed,
+        "sampler": config.sampler,
+        "version": __version__,
+    }
+    return _open_study(storage_url=config.storage, study_name=config.study_name,
+                       record=record, sampler=sampler, create=create)
 
 
 def run_study(
@@ -230,7 +196,9 @@ def run_study(
     Keeps ``executor.capacity`` trials in flight (see ``config.execution``): asks
     the sampler, which sees the trials in flight as RUNNING (pending points),
     submits them, and tells each outcome as it arrives. Trials left RUNNING by
-    a driver that was killed are first marked FAIL.
+    a driver that was killed are first marked FAIL (interrupted) and their
+    parameters queued to run again: an interrupted trial does not count
+    against ``n_trials``, a trial that failed on its own does.
 
     Args:
         config: The study's configuration.
@@ -242,7 +210,8 @@ def run_study(
 
     Raises:
         KeyboardInterrupt: After stopping the workers and marking the trials in
-            flight FAIL ("interrupted"); finished trials are kept.
+            flight FAIL ("interrupted", queued to run again on resume);
+            finished trials are kept.
         ExecutionError: If worker processes cannot be started.
     """
     # Start the workers first: they boot (import torch, load the data set) while
@@ -250,11 +219,11 @@ def run_study(
     executor = make_executor(config.execution, initializer=config.problem.validate)
     try:
         study = open_study(config)
-        recover_stale_trials(study)
+        requeue_interrupted(study)
     except BaseException:
         executor.close()
         raise
-    done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    done = counted_trials(study)
     remaining = max(0, config.n_trials - done)
     # One torch thread in the driver (the sampler's tensors are tiny) and one per
     # worker: oversubscribed cores slow both training and proposals.
@@ -356,9 +325,8 @@ def _drive(
                 asked += 1
                 seed = trial_seed(config.seed, trial.number)
                 trial.set_user_attr("seed", seed)
-                executor.submit(
-                    Task(key=trial.number, problem=config.problem, params=trial.params, seed=seed)
-                )
+                executor.submit(Task(key=trial.number, problem=config.problem,
+                                     params=trial.params, seed=seed, evaluate=config.evaluate))
             outcomes = executor.wait()
             if not outcomes:
                 raise ExecutionError(
@@ -377,8 +345,7 @@ def _drive(
             # In flight, or asked when the interrupt came (not yet submitted).
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 if t.number >= first_number:
-                    study._storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
-                    study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                    fail_trial(study, t, reason, interrupted=True)
         except Exception:  # the storage itself may be what failed; a resume recovers
             pass
         raise
@@ -413,80 +380,31 @@ def tell_outcome(
     return study.tell(trial, values)
 
 
-def store_result(trial: optuna.Trial, result: TrialResult) -> None:
-    """Write a trial result's bookkeeping into the trial's user attributes."""
-    for key, value in result.to_dict().items():
-        if key in ("accuracy", "epsilon", "unfairness"):
-            continue
-        trial.set_user_attr(key, value)
-
-
-def run(
-    *,
-    dataset: str = "adult",
-    model: str = "logreg",
-    n_trials: int = 40,
-    storage: str = DEFAULT_STORAGE,
-    study_name: str | None = None,
-    seed: int = 0,
-    sampler: str = "trifront",
-    delta: float = 1e-5,
-    fairness: str = "demographic_parity",
-    sensitive: str | None = None,
-    engine: str = "fast",
-    parametrisation: str = "epsilon",
-    space: SearchSpace | None = None,
-    n_startup_trials: int = 8,
-    jobs: int | None = None,
-    dask: str | None = None,
-    trial_timeout: float | None = None,
-    focus_unfairness: float | None = None,
-    progress: bool = True,
-) -> optuna.Study:
+def run(*, progress: bool = True, space: SearchSpace | None = None,
+        **settings: Any) -> optuna.Study:
     """Run or resume a trifront study: the Python face of ``trifront run``.
 
+    Takes every setting ``trifront run`` takes, by its flag name with ``_``
+    (see :class:`~trifront.settings.Settings`): ``dataset``, ``data``,
+    ``label``, ``schema``, ``model``, ``trials`` (alias ``n_trials``),
+    ``storage``, ``study`` (alias ``study_name``), ``max_epsilon``, ``jobs``,
+    ``reproducible``, ...
+
     Args:
-        dataset: Bundled data set name.
-        model: ``"logreg"`` or ``"mlp"``.
-        n_trials: The study's total number of trials.
-        storage: Optuna storage URL.
-        study_name: Study name (default ``"<dataset>-<model>"``).
-        seed: Seed of the sampler and training.
-        sampler: Name from ``trifront.search.SAMPLERS``.
-        delta: delta of (epsilon, delta)-DP; must be below 1/n_train.
-        fairness: Fairness gap name.
-        sensitive: Sensitive attribute (None: the card's default).
-        engine: ``"fast"`` or ``"opacus"``.
-        parametrisation: ``"epsilon"`` or ``"noise"``.
-        space: Search space (default: ``SearchSpace.default(model, parametrisation)``).
-        n_startup_trials: Quasi-random trials before model-based proposals.
-        jobs: Trials in flight in a local process pool (None: one per core;
-            1: train in this process).
-        dask: Dask scheduler address (``tcp://host:8786``) or ``local:N``.
-        trial_timeout: Seconds before a trial is stopped and recorded FAIL.
-        focus_unfairness: Concentrate the search on configurations fairer than
-            this (see :class:`RunConfig`).
         progress: Show a progress bar.
+        space: A whole search space instead of the model's default (with the
+            ``space`` setting's bound overrides applied to it).
+        **settings: The run's settings.
 
     Returns:
         The Optuna study (directions: maximise accuracy, minimise epsilon,
         minimise unfairness).
+
+    Raises:
+        ConfigError: On an unknown setting or a bad value.
     """
-    problem = Problem(
-        dataset=dataset, model=model, sensitive=sensitive, fairness=fairness,
-        delta=delta, engine=engine, parametrisation=parametrisation,
-    )
-    config = RunConfig(
-        problem=problem,
-        space=space
-        or SearchSpace.default(model, parametrisation, n_train=problem.validate().n_train),
-        n_trials=n_trials,
-        storage=storage,
-        study_name=study_name or f"{dataset}-{model}",
-        seed=seed,
-        sampler=sampler,
-        n_startup_trials=n_startup_trials,
-        execution=ExecutionConfig(jobs=jobs, dask=dask, trial_timeout=trial_timeout),
-        focus_unfairness=focus_unfairness,
-    )
+    s = Settings.from_mapping(settings, where="trifront.run")
+    config = RunConfig.from_settings(s)
+    if space is not None:
+        config = replace(config, space=space.with_bounds(s.space))
     return run_study(config, progress=progress)

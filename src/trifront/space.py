@@ -102,10 +102,6 @@ _MLP = (
               doc="width of each hidden layer of the MLP"),
     Dimension("depth", 1, 3, integer=True, doc="number of hidden layers of the MLP"),
 )
-_OBJPERT = (
-    Dimension("regularisation", 0.01, 100.0, log=True,
-              doc="inverse L2 regularisation strength C of objective perturbation"),
-)
 
 
 _KNOBS = (
@@ -160,18 +156,15 @@ class SearchSpace:
         """The documented default space for a built-in model.
 
         Args:
-            model: ``"logreg"``, ``"mlp"`` or ``"objpert"``.
+            model: ``"logreg"`` or ``"mlp"``.
             parametrisation: ``"epsilon"`` or ``"noise"``.
-            n_train: Training-split size; when given, the expected batch size is
-                capped at a quarter of it (small data sets such as German credit).
+            n_train: The public training-row count; when given, the expected
+                batch size is capped at a quarter of it (small data sets such as
+                German credit).
             knobs: Search the fairness knobs (DP-SGD models only).
             group_thresholds: Include the group-thresholds knob (False when the
                 sensitive attribute may not be used at prediction time).
         """
-        if model == "objpert":
-            if parametrisation != "epsilon":
-                raise ConfigError("model 'objpert' is parametrised by epsilon only.")
-            return cls((_EPSILON, *_OBJPERT), parametrisation)
         privacy = _EPSILON if parametrisation == "epsilon" else _NOISE
         extra = _MLP if model == "mlp" else ()
         common: tuple[Dimension, ...] = _COMMON

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-
-import optuna
+from typing import TYPE_CHECKING
 
 from trifront.errors import StorageError
+
+if TYPE_CHECKING:  # optuna is imported on use, so settings can name the default cheaply
+    import optuna
 
 DEFAULT_STORAGE = "sqlite:///trifront.db"
 _SQLITE_PREFIX = "sqlite:///"
@@ -76,6 +78,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         StorageError: If the storage is refused by ``check_storage`` or Optuna
             cannot open it.
     """
+    import optuna
+
     check_storage(url)
     try:
         return optuna.storages.RDBStorage(url) if "://" in url else optuna.storages.get_storage(url)
@@ -87,5 +91,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 def study_names(url: str) -> list[str]:
     """Names of the studies in a storage."""
+    import optuna
+
     storage = open_storage(url)
     return [s.study_name for s in optuna.get_all_study_summaries(storage)]

@@ -23,12 +23,6 @@ from optuna.trial import TrialState
 from trifront.errors import ConfigError
 from trifront.objectives import DIRECTIONS, OBJECTIVES, reference_point_max, to_maximisation
 
-with warnings.catch_warnings():
-    # botorch imports linear_operator, which applies torch.jit.script at import time;
-    # torch 2.13 deprecates it. Not ours to fix, and harmless.
-    warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", DeprecationWarning)
-    from botorch.utils.multi_objective.hypervolume import Hypervolume
-
 __all__ = ["hypervolume", "hypervolume_history", "pareto_front", "pareto_mask"]
 
 _DIRECTION_NAMES = {
@@ -105,6 +99,14 @@ def _hv_max_form(y: np.ndarray, ref: np.ndarray) -> float:
     if len(y) == 0:
         return 0.0
     y = y[pareto_mask(y, ("maximize",) * y.shape[1])]
+    with warnings.catch_warnings():
+        # botorch imports linear_operator, which applies torch.jit.script at import time;
+        # torch 2.13 deprecates it. Not ours to fix, and harmless. Imported here, so
+        # reading a study without computing a hypervolume does not load BoTorch.
+        warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated",
+                                DeprecationWarning)
+        from botorch.utils.multi_objective.hypervolume import Hypervolume
+
     hv = Hypervolume(ref_point=torch.as_tensor(ref, dtype=torch.double))
     return float(hv.compute(torch.as_tensor(y, dtype=torch.double)))
 

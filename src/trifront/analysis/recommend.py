@@ -14,8 +14,6 @@ the configurations with the smallest relative violation of the limits.
 from __future__ import annotations
 
 import math
-import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +24,14 @@ from trifront.analysis.reevaluate import (
     DEFAULT_SEEDS,
     front_trials,
     reevaluate,
-    study_problem,
-    study_settings,
 )
 from trifront.analysis.tradeoffs import Limits, best_under
+from trifront.caveats import CAVEATS, active_caveats, caveat_flags
 from trifront.errors import ConfigError
 from trifront.problem import Problem
+from trifront.study import study_problem, study_settings
 
-__all__ = ["Option", "Recommendation", "check_limits", "evaluate_command", "recommend"]
+__all__ = ["Option", "Recommendation", "check_limits", "recommend"]
 
 N_NEAREST = 3
 
@@ -57,64 +55,6 @@ def check_limits(*, max_epsilon: float, max_unfairness: float) -> Limits:
     return Limits(float(max_epsilon), float(max_unfairness))
 
 
-#: Searched parameter -> its ``trifront evaluate`` flag.
-PARAM_FLAGS: dict[str, str] = {
-    "target_epsilon": "--epsilon",
-    "noise_multiplier": "--noise-multiplier",
-    "clip": "--clip",
-    "lr": "--lr",
-    "batch_size": "--batch-size",
-    "epochs": "--epochs",
-    "hidden": "--hidden",
-    "depth": "--depth",
-    "regularisation": "--regularisation",
-    "fair_weight": "--fair-weight",
-    "reweigh": "--reweigh",
-    "group_thresholds": "--group-thresholds",
-}
-
-
-def evaluate_command(
-    problem: Problem, params: Mapping[str, Any], *, seed: int, split: str = "test"
-) -> str:
-    """The ``trifront evaluate`` command line that retrains a configuration.
-
-    Every searched parameter and every problem setting that differs from the
-    default is passed; floats are written with ``repr`` so the command
-    reproduces the exact values.
-    """
-    args = ["trifront", "evaluate"]
-    if problem.data_file is not None:
-        args += ["--data", problem.data_file, "--label", str(problem.label)]
-        if problem.positive is not None:
-            args += ["--positive", str(problem.positive)]
-    else:
-        args += ["--dataset", problem.dataset]
-    args += ["--model", problem.model]
-    for name, value in params.items():
-        if name not in PARAM_FLAGS:
-            raise ValueError(f"no `trifront evaluate` flag for parameter {name!r}.")
-        text = str(int(value)) if isinstance(value, int) else repr(float(value))
-        args += [PARAM_FLAGS[name], text]
-    args += ["--delta", repr(float(problem.delta)), "--engine", problem.engine,
-             "--fairness", problem.fairness]
-    if problem.sensitive is not None:
-        args += ["--sensitive", problem.sensitive]
-    defaults = Problem(dataset="adult")
-    if problem.accountant != defaults.accountant:
-        args += ["--accountant", problem.accountant]
-    if problem.data_seed != defaults.data_seed:
-        args += ["--data-seed", str(problem.data_seed)]
-    if problem.stats_share != defaults.stats_share:
-        args += ["--stats-share", repr(float(problem.stats_share))]
-    if problem.public_statistics:
-        args += ["--public-statistics"]
-    if not problem.allow_group_thresholds:
-        args += ["--no-group-thresholds"]
-    args += ["--seed", str(int(seed)), "--split", split]
-    return shlex.join(args)
-
-
 @dataclass(frozen=True)
 class Option:
     """One re-evaluated configuration, as shown to a decision-maker.
@@ -130,8 +70,7 @@ class Option:
         test_unfairness_std: Sample std of the test gap (NaN for one seed).
         val_accuracy: Validation accuracy seen by the search (one seed).
         val_unfairness: Validation gap seen by the search (one seed).
-        seeds: Training seeds of the re-evaluation.
-        command: ``trifront evaluate`` command retraining it with the first seed.
+        seeds: Public seeds of the re-evaluation.
     """
 
     trial: int
@@ -145,7 +84,6 @@ class Option:
     val_accuracy: float
     val_unfairness: float
     seeds: list[int]
-    command: str
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN std becomes None)."""
@@ -168,6 +106,7 @@ class Recommendation:
             violation of the limits); otherwise empty.
         n_candidates: Configurations re-evaluated.
         constant_accuracy: Accuracy of the constant majority-class predictor.
+        flags: The caveat flags of the study (see :mod:`trifront.caveats`).
     """
 
     limits: Limits
@@ -176,6 +115,12 @@ class Recommendation:
     nearest: list[Option] = field(default_factory=list)
     n_candidates: int = 0
     constant_accuracy: float = math.nan
+    flags: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def caveats(self) -> list[str]:
+        """What the epsilon shown does not cover, one sentence per set flag."""
+        return active_caveats(self.flags)
 
     @property
     def trivial(self) -> bool:
@@ -196,6 +141,8 @@ class Recommendation:
             "n_candidates": self.n_candidates,
             "constant_accuracy": _finite_or_none(self.constant_accuracy),
             "no_better_than_constant": self.trivial,
+            **{key: bool(self.flags.get(key, False)) for key in CAVEATS},
+            "caveats": self.caveats,
         }
         if choice:
             out.update(choice)
@@ -219,7 +166,6 @@ def _option(row: pd.Series, problem: Problem) -> Option:
         val_accuracy=float(row["val_accuracy"]),
         val_unfairness=float(row["val_unfairness"]),
         seeds=[int(s) for s in row["seeds"]],
-        command=evaluate_command(problem, row["params"], seed=int(row["seeds"][0])),
     )
 
 
@@ -232,7 +178,7 @@ def _violation(row: pd.Series, limits: Limits) -> float:
 
 def choose(
     points: pd.DataFrame, limits: Limits, problem: Problem, *,
-    constant_accuracy: float = math.nan,
+    constant_accuracy: float = math.nan, flags: dict[str, bool] | None = None,
 ) -> Recommendation:
     """Pick the recommendation from re-evaluated points (no training).
 
@@ -241,21 +187,23 @@ def choose(
         limits: The limits.
         problem: The study's problem (for delta, metric and the command).
         constant_accuracy: Accuracy of the constant predictor (for the warning).
+        flags: The study's caveat flags.
     """
     c = constant_accuracy
+    f = dict(flags or {})
     best = best_under(points, limits)
     if best is not None:
         return Recommendation(limits, problem.fairness, _option(best, problem),
-                              n_candidates=len(points), constant_accuracy=c)
+                              n_candidates=len(points), constant_accuracy=c, flags=f)
     usable = points.dropna(subset=["test_accuracy", "test_unfairness"])
     if usable.empty:
         return Recommendation(limits, problem.fairness, None, n_candidates=len(points),
-                              constant_accuracy=c)
+                              constant_accuracy=c, flags=f)
     ranked = usable.assign(_v=[_violation(r, limits) for _, r in usable.iterrows()])
     ranked = ranked.sort_values(["_v", "test_accuracy"], ascending=[True, False])
     nearest = [_option(r, problem) for _, r in ranked.head(N_NEAREST).iterrows()]
     return Recommendation(limits, problem.fairness, None, nearest, n_candidates=len(points),
-                          constant_accuracy=c)
+                          constant_accuracy=c, flags=f)
 
 
 def recommend(
@@ -291,7 +239,8 @@ def recommend(
     points = reevaluate(study, trials=within, n_seeds=n_seeds, progress=progress,
                         problem=problem)
     constant = float(study_settings(study).get("majority_rate", math.nan))
-    result = choose(points, limits, problem, constant_accuracy=constant)
+    flags = caveat_flags(t.user_attrs for t in study.get_trials(deepcopy=False))
+    result = choose(points, limits, problem, constant_accuracy=constant, flags=flags)
     if result.choice is not None:
         return result
     above = sorted((t for t in front if t.values[1] > limits.max_epsilon),
@@ -300,5 +249,5 @@ def recommend(
         extra = reevaluate(study, trials=[t.number for t in above], n_seeds=n_seeds,
                            progress=progress, problem=problem)
         points = pd.concat([points, extra], ignore_index=True) if len(points) else extra
-        result = choose(points, limits, problem, constant_accuracy=constant)
+        result = choose(points, limits, problem, constant_accuracy=constant, flags=flags)
     return result

@@ -2,15 +2,13 @@
 
 The search only ever sees the validation split. The report and ``recommend``
 retrain each chosen configuration with ``R`` seeds and score it on the
-untouched test split. Seeds are deterministic and documented: the ``r``-th
-re-evaluation of trial ``n`` uses seed ``base + r`` where ``base`` is the
-trial's own training seed (``user_attrs["seed"]``, which the runner sets to
-``trial_seed(study_seed, n)``). So ``r = 0`` retrains the very model the search
-measured, and::
-
-    trifront evaluate ... --seed <base + r> --split test
-
-reproduces any single number (``recommend`` prints that command).
+untouched test split. Public seeds are deterministic and documented: the
+``r``-th re-evaluation of trial ``n`` uses seed ``base + r`` where ``base`` is
+the trial's own public seed (``user_attrs["seed"]``, which the runner sets to
+``trial_seed(study_seed, n)``). The seed fixes the initialisation; the DP noise
+and sampling are fresh secret draws for every run, so a re-evaluation is a new
+draw of the same randomised algorithm (only a ``reproducible`` study replays
+the search's own model at ``r = 0``).
 
 Results are cached in the study itself, as study user attributes named
 ``test_eval:<trial number>`` (``test_eval:nonprivate`` for the non-private
@@ -34,46 +32,26 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from trifront.analysis.pareto import pareto_mask
-from trifront.errors import ConfigError, StorageError, TrialFailedError
+from trifront.errors import ConfigError, TrialFailedError
 from trifront.problem import Problem
-from trifront.runner import ATTR_KEY, trial_seed
+from trifront.study import study_problem, study_settings, trial_seed
+from trifront.trial import evaluate
 
 __all__ = [
     "CACHE_PREFIX",
     "DEFAULT_SEEDS",
     "NONPRIVATE_KEY",
+    "cached_run_records",
     "cached_runs",
     "front_trials",
     "nonprivate_reference",
     "reevaluate",
     "reevaluation_seeds",
-    "study_problem",
-    "study_settings",
 ]
 
 DEFAULT_SEEDS = 5
 CACHE_PREFIX = "test_eval:"
 NONPRIVATE_KEY = f"{CACHE_PREFIX}nonprivate"
-
-
-def study_settings(study: optuna.Study) -> dict[str, Any]:
-    """The trifront settings stored in a study (``user_attrs["trifront"]``).
-
-    Raises:
-        StorageError: If the study was not made by trifront.
-    """
-    stored = study.user_attrs.get(ATTR_KEY)
-    if not isinstance(stored, Mapping) or "problem" not in stored:
-        raise StorageError(
-            f"study {study.study_name!r} was not made by trifront (no {ATTR_KEY!r} settings); "
-            "pass a study written by `trifront run`."
-        )
-    return dict(stored)
-
-
-def study_problem(study: optuna.Study) -> Problem:
-    """The ``Problem`` a trifront study optimised, rebuilt from its settings."""
-    return Problem(**study_settings(study)["problem"])
 
 
 def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -110,6 +88,15 @@ def cached_runs(study: optuna.Study, key: str, params: Mapping[str, Any]) -> dic
     return {int(r["seed"]): dict(r) for r in entry.get("runs", [])}
 
 
+def cached_run_records(study: optuna.Study) -> list[dict]:
+    """Every cached re-evaluation run of the study (for their caveat flags)."""
+    out: list[dict] = []
+    for key, entry in study.user_attrs.items():
+        if key.startswith(CACHE_PREFIX) and isinstance(entry, Mapping):
+            out.extend(dict(r) for r in entry.get("runs", []) if "failed" not in r)
+    return out
+
+
 def _store_runs(
     study: optuna.Study, key: str, params: Mapping[str, Any], runs: Mapping[int, dict],
     extra: Mapping[str, Any] | None = None,
@@ -124,10 +111,12 @@ def _train_runs(
     runs: dict[int, dict] = {}
     for seed in seeds:
         try:
-            r = problem.evaluate(params, seed=seed, split="test")
+            r = evaluate(problem, params, seed=seed, split="test")
             runs[seed] = {
                 "seed": seed, "accuracy": r.accuracy, "unfairness": r.unfairness,
                 "epsilon": r.epsilon, "train_seconds": r.train_seconds,
+                "noise_seeded": r.noise_seeded, "schema_from_data": r.schema_from_data,
+                "public_statistics": r.public_statistics,
             }
         except (TrialFailedError, ArithmeticError, RuntimeError, ValueError) as exc:
             if isinstance(exc, ConfigError):

@@ -45,6 +45,8 @@ SHA256: dict[str, str] = {
     "adult.names.gz": "c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a",
 }
 
+#: Rows of each file, as published in adult.names ("48842 instances ...
+#: (train=32561, test=16281)"); every row is kept (rows with "?" included).
 N_ROWS = {"adult.data.gz": 32_561, "adult.test.gz": 16_281}
 
 _NAMES = "from the category list in adult.names"
@@ -152,6 +154,7 @@ CARD = DatasetCard(
          "property of the person; not a feature"),
         ("education", "duplicated one-to-one by education-num, which is kept"),
     ),
+    n_rows=N_ROWS["adult.data.gz"],  # the train/validation pool; adult.test is the test split
     missing_values=("?",),
     notes=(
         "The model sees `sex` and `race` as input features (one-hot). Choosing one of "

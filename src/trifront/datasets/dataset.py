@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,17 @@ class Dataset:
         group_names: ``group_names[k]`` is the name of group ``s == k``.
         seed: The seed that drew the validation rows.
         val_fraction: Fraction of the non-test rows held out for validation.
+        n_train_public: The public number of training rows: the card's public
+            row count (``card.n_rows``) split by the same arithmetic and
+            fractions as the rows themselves, so it never depends on the
+            private rows. DP-SGD's sampling rate ``q = batch_size /
+            n_train_public``, its number of steps and the check
+            ``delta < 1/n`` use it (DESIGN.md privacy rule 8); Poisson sampling
+            still runs over the actual ``train`` rows.
+        schema_from_data: True if the encoding or the row count was taken from
+            the rows (a user file loaded without a schema, or a card without
+            ``n_rows``): the reported epsilon does not cover that, and every
+            output must say so.
     """
 
     card: DatasetCard
@@ -68,8 +80,15 @@ class Dataset:
     group_names: tuple[str, ...]
     seed: int
     val_fraction: float
+    n_train_public: int
+    schema_from_data: bool
 
     def __post_init__(self) -> None:
+        n = self.n_train_public
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise DataError(
+                f"`n_train_public` must be an integer >= 1, but got n_train_public={n!r}."
+            )
         d = len(self.feature_names)
         for name, split in (("train", self.train), ("val", self.val), ("test", self.test)):
             if split.X.shape[1] != d:
@@ -85,7 +104,7 @@ class Dataset:
 
     @property
     def n_train(self) -> int:
-        """Number of training rows (the ``n`` of DP-SGD's sampling rate and of δ < 1/n)."""
+        """Number of training rows actually held; private (use ``n_train_public`` for q, T, δ)."""
         return len(self.train)
 
     @property
@@ -108,5 +127,6 @@ class Dataset:
         return (
             f"Dataset({self.card.name!r}, sensitive={self.sensitive!r}, "
             f"n_train={self.n_train}, n_val={len(self.val)}, n_test={len(self.test)}, "
-            f"d={self.n_features}, seed={self.seed})"
+            f"d={self.n_features}, seed={self.seed}, n_train_public={self.n_train_public}"
+            + (", schema_from_data=True)" if self.schema_from_data else ")")
         )

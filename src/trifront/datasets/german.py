@@ -45,6 +45,7 @@ FILE_COLUMNS: tuple[str, ...] = (
 #: Columns derived at load from a single row: ``sex`` and ``age_group``.
 COLUMNS: tuple[str, ...] = (*FILE_COLUMNS, "sex", "age_group")
 
+#: Rows of german.data, as published by UCI (german.doc: "Number of Instances: 1000").
 N_ROWS = 1_000
 
 #: ``personal_status`` code -> sex, per the UCI documentation of attribute 9.
@@ -165,6 +166,7 @@ CARD = DatasetCard(
             "or above (Kamiran & Calders 2009); a sensitive attribute, and a model input",
         ),
     ),
+    n_rows=N_ROWS,  # every row; the loader carves the fixed test split from them
     missing_values=(),
     notes=(
         "Label direction: y = 1 is good credit (credit = 1), the favourable outcome; "

@@ -136,12 +136,61 @@ def _take(
     return Split(X=xy[0][idx], y=xy[1][idx], s=s[idx])
 
 
+def _n_held(n: int, fraction: float) -> int:
+    """How many of ``n`` rows a split with ``fraction`` holds out (the one rounding rule)."""
+    return round(fraction * n)
+
+
 def _held_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split ``range(n)`` by a seeded permutation into (kept, held out), each sorted."""
     perm = np.random.default_rng(seed).permutation(n)
-    k = round(fraction * n)
+    k = _n_held(n, fraction)
     return np.sort(perm[k:]), np.sort(perm[:k])
 
+
+def public_train_rows(
+    n_rows: int, *, val_fraction: float, test_fraction: float | None = None
+) -> int:
+    """The training-split size of ``n_rows`` rows, by the loaders' own split arithmetic.
+
+    Applied to a public row count (``DatasetCard.n_rows``) it gives
+    ``Dataset.n_train_public``, which depends on no private row; applied to the
+    actual count it gives the actual ``n_train``.
+
+    Args:
+        n_rows: Rows of the pool the loader splits (see ``DatasetCard.n_rows``).
+        val_fraction: Fraction of the non-test rows held out for validation.
+        test_fraction: Fraction of the rows held out as the fixed test split, or
+            None if the data set ships its own test rows.
+
+    Returns:
+        ``pool - round(val_fraction * pool)`` where ``pool = n_rows -
+        round(test_fraction * n_rows)`` (or ``n_rows`` without a test fraction).
+    """
+    pool = n_rows if test_fraction is None else n_rows - _n_held(n_rows, test_fraction)
+    return pool - _n_held(pool, val_fraction)
+
+
+def _public_count(
+    card: DatasetCard, n_counted: int, *, val_fraction: float, test_fraction: float | None
+) -> tuple[int, bool]:
+    """``(n_train_public, schema_from_data)``: from ``card.n_rows``, else the counted rows."""
+    if card.n_rows is None:
+        n_public = public_train_rows(
+            n_counted, val_fraction=val_fraction, test_fraction=test_fraction
+        )
+        return n_public, True
+    n_public = public_train_rows(
+        card.n_rows, val_fraction=val_fraction, test_fraction=test_fraction
+    )
+    if n_public < 1:
+        raise ConfigError(
+            f"the public row count n_rows={card.n_rows} of {card.name!r} must leave at least "
+            f"one training row, but val_fraction={val_fraction}"
+            + (f", test_fraction={test_fraction}" if test_fraction is not None else "")
+            + f" leave {n_public}."
+        )
+    return n_public, False
 
 
 def _checked_split_args(
@@ -165,6 +214,7 @@ def _checked_split_args(
             raise ConfigError(f"`0 < {what} < 1` must hold, but got {what}={value!r}.")
     return sensitive
 
+
 def load_dataset(
     name: str, *, seed: int = 0, val_fraction: float = 0.2, sensitive: str | None = None
 ) -> Dataset:
@@ -174,7 +224,8 @@ def load_dataset(
     (Adult: adult.data); the test split is the data set's own test file (Adult:
     adult.test), identical for every seed. Rows are kept in file order inside
     each split. The parsed and encoded files are cached per process, so a
-    second load (any seed) only redraws the split.
+    second load (any seed) only redraws the split. ``n_train_public`` comes
+    from the card's published row count (``card.n_rows``) and the fractions.
 
     Args:
         name: One of ``list_datasets()``.
@@ -213,6 +264,10 @@ def load_dataset(
             f"the {len(pool_idx)} available, but val_fraction={val_fraction} leaves "
             f"{len(keep)} and {len(held)}."
         )
+    n_public, from_data = _public_count(
+        card, n_rows, val_fraction=float(val_fraction),
+        test_fraction=source.test_fraction if enc.test is None else None,
+    )
     return Dataset(
         card=card,
         train=_take(enc.train, train_s, pool_idx[keep]),
@@ -223,6 +278,8 @@ def load_dataset(
         group_names=card.group_names(sensitive),
         seed=int(seed),
         val_fraction=float(val_fraction),
+        n_train_public=n_public,
+        schema_from_data=from_data,
     )
 
 
@@ -234,6 +291,7 @@ def dataset_from_raw(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     sensitive: str | None = None,
+    schema_from_data: bool = False,
 ) -> Dataset:
     """Encode and split rows that are not in the registry (e.g. a user's file).
 
@@ -250,13 +308,16 @@ def dataset_from_raw(
         test_fraction: Fraction of the rows held out as the fixed test split when
             ``raw.test`` is None, ``0 < test_fraction < 1``.
         sensitive: One of the card's ``sensitive_attributes``; None picks the first.
+        schema_from_data: True if ``card``'s schema was computed from the rows;
+            the Dataset is then flagged (so it is also when ``card.n_rows`` is
+            None: the public training count is then counted from the rows).
 
     Returns:
         The Dataset (float32 features in [0, 1], int64 labels and groups).
 
     Raises:
         ConfigError: If the sensitive attribute, seed or a fraction is not
-            accepted, or a split would be empty.
+            accepted, or a split (actual, or of the public count) would be empty.
         DataError: If a value is outside the card's schema.
     """
     sensitive = _checked_split_args(
@@ -283,6 +344,10 @@ def dataset_from_raw(
             f"val_fraction={val_fraction}, test_fraction={test_fraction} give "
             f"train={len(keep)}, val={len(held)}, test={len(test)}."
         )
+    n_public, from_data = _public_count(
+        card, n_rows, val_fraction=float(val_fraction),
+        test_fraction=float(test_fraction) if raw.test is None else None,
+    )
     return Dataset(
         card=card,
         train=_take(pool_xy, pool_s, pool_idx[keep]),
@@ -293,4 +358,6 @@ def dataset_from_raw(
         group_names=card.group_names(sensitive),
         seed=int(seed),
         val_fraction=float(val_fraction),
+        n_train_public=n_public,
+        schema_from_data=bool(schema_from_data) or from_data,
     )

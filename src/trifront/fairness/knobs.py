@@ -167,17 +167,20 @@ def penalty_coefficients(
 
 
 class FairPenalty:
-    """The fair-loss term of DP-SGD, refreshed from privatised statistics each epoch.
+    """The fair-loss term of DP-SGD, refreshed from privatised statistics during training.
 
     An engine calls :meth:`refresh` with the current logits of all training
-    examples at the start of every epoch and adds ``coef_i * sigmoid(z_i)`` to
-    each example's loss until the next refresh.
+    examples at each step of :func:`trifront.privacy.dpsgd.epoch_starts`
+    (:data:`~trifront.privacy.dpsgd.FAIR_REFRESHES_PER_EPOCH` times per epoch)
+    and adds ``coef_i * sigmoid(z_i)`` to each example's loss until the next
+    refresh.
 
     Privacy: :meth:`refresh` releases the ``G x 2`` sums of ``sigmoid(z_i)``
     (L2 sensitivity 1, see :func:`noisy_cell_sums`) with noise std ``sums_std``;
     the coefficients are post-processing of that release and of the counts
-    released before training. With ``n_epochs`` refreshes the accountant
-    composes ``n_epochs`` Gaussians of noise multiplier ``sums_std``.
+    released before training. With ``k = len(epoch_starts(steps, q))``
+    refreshes the accountant composes ``k`` Gaussians of noise multiplier
+    ``sums_std``.
 
     Args:
         weight: λ ``> 0``.

@@ -22,9 +22,9 @@ compose exactly into one Gaussian of noise multiplier ``(Σ_j σ_j^-2)^-1/2``
 (equivalently μ-GDP with ``μ² = Σ μ_j²``, ``μ_j = 1/σ_j``), so the budget is a
 total ``μ²`` split in fixed, documented proportions (:data:`STAT_WEIGHTS`)
 between the kinds of statistic in use; a statistic released several times
-(the per-epoch sums) splits its share equally across its releases. The
-composed ε of all statistics alone is then exactly ε_stats (analytic Gaussian
-mechanism), and the accountant composes them with DP-SGD
+(the sums, one release per refresh of the fair term) splits its share
+equally across its releases. The composed ε of all statistics alone is
+then exactly ε_stats (analytic Gaussian mechanism), and the accountant composes them with DP-SGD
 (:func:`trifront.privacy.accounting.account` with ``extra_gaussians``).
 """
 
@@ -42,7 +42,7 @@ from trifront.privacy.accounting import gaussian_noise_for_epsilon
 STAT_WEIGHTS: dict[str, float] = {"counts": 1.0, "sums": 2.0, "histograms": 4.0}
 """Share of the statistics' μ² given to each kind of statistic in use (renormalised).
 
-Counts are large and need little accuracy; the per-epoch soft-rate sums steer
+Counts are large and need little accuracy; the soft-rate sums (one release per refresh) steer
 the fair loss; the histograms set the decision thresholds, whose error moves
 the gap one to one, so they get the largest share.
 """
@@ -54,8 +54,9 @@ class StatsPlan:
 
     Attributes:
         counts: σ of the (group, label) counts, ``inf`` if not released.
-        sums: σ of *each* per-epoch release of soft-prediction sums.
-        n_sums: Number of per-epoch sum releases.
+        sums: σ of *each* release of soft-prediction sums (one per refresh of
+            the fair term, ``len(epoch_starts(steps, q))`` in all).
+        n_sums: Number of sum releases (refreshes of the fair term).
         histograms: σ of the score histograms, ``inf`` if not released.
         public: True if the statistics are declared public: exact values,
             no noise, not counted in ε.
@@ -98,7 +99,8 @@ def allocate(
             (``inf``: exact statistics, used for non-private training).
         delta: δ.
         counts: Whether the (group, label) counts are released.
-        n_sums: Number of per-epoch releases of soft-prediction sums (0: none).
+        n_sums: Number of releases of soft-prediction sums, one per refresh of
+            the fair term (0: none).
         histograms: Whether the score histograms are released.
 
     Returns:

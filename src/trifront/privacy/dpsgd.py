@@ -13,9 +13,9 @@ An engine trains a model in place with Poisson-subsampled DP-SGD:
   norm ``C`` (factor ``min(1, C / (||g_i|| + 1e-6))``, Opacus'
   convention, over the whole parameter vector), summed, and Gaussian noise of
   standard deviation ``sigma * C`` per coordinate is added to the sum;
-* the noisy sum is divided by the *expected* batch size ``q * n`` (so the noise
-  on the averaged gradient has std ``sigma * C / (q * n)``) and an SGD step is
-  taken.
+* the noisy sum is divided by the *expected* batch size ``q * n``, ``n`` the
+  public row count (so the noise on the averaged gradient has std
+  ``sigma * C / (q * n)``) and an SGD step is taken.
 
 With ``max_grad_norm=None`` the same loop runs without clipping or noise
 (non-private training).

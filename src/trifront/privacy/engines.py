@@ -29,20 +29,25 @@ def train(
     engine: str = "fast",
     sample_weight: torch.Tensor | None = None,
     fair: FairTerm | None = None,
+    n_public: int | None = None,
 ) -> TrainLog:
     """Train ``model`` in place with Poisson-subsampled DP-SGD (or plain SGD).
 
     Takes ``steps = round(epochs / q)`` steps at sampling rate
-    ``q = batch_size / n`` (from :func:`~trifront.privacy.accounting.sampling_schedule`,
-    the numbers the accountant uses). See :mod:`trifront.privacy.dpsgd` for the
-    exact step. The same seed, data and config give the same model.
+    ``q = batch_size / n_public`` (from
+    :func:`~trifront.privacy.accounting.sampling_schedule`, the numbers the
+    accountant uses); each step's batch is Poisson-sampled over the actual rows
+    of ``X``. See :mod:`trifront.privacy.dpsgd` for the exact step. The same
+    seed, data and config give the same model.
 
     Args:
         model: The module to train (``n x d`` -> logits ``(n,)``); updated in place.
         X: Training features, shape ``n x d`` (cast to the model's dtype).
         y: Labels in ``{0, 1}``, shape ``(n,)``.
         config: The training spec.
-        seed: Seed of batch sampling and noise.
+        seed: Seed of batch sampling and noise. It must be secret (DESIGN.md
+            privacy rule 7): whoever knows it can replay the run and decide
+            membership exactly. Callers draw it from the operating system.
         engine: ``"fast"`` (built-in models only) or ``"opacus"`` (the reference,
             any model Opacus supports).
         sample_weight: Optional per-example loss weights, shape ``(n,)``. Each
@@ -53,6 +58,10 @@ def train(
             several times per epoch from the current logits of all of ``X``
             (:class:`~trifront.privacy.dpsgd.FairTerm`). The term must privatise
             what it reads; its cost is the caller's to account.
+        n_public: The public training-row count the schedule comes from
+            (DESIGN.md privacy rule 8: q and T never depend on the private
+            count). None uses ``len(X)``: only for callers whose row count is
+            public (tests, benchmarks).
 
     Returns:
         What happened; ``diverged=True`` (rather than an exception) when the loss
@@ -70,7 +79,10 @@ def train(
     param = next(model.parameters())
     X, y, sample_weight = check_data(X, y, sample_weight, param.dtype)
     n = len(X)
-    q, steps = sampling_schedule(n_train=n, batch_size=config.batch_size, epochs=config.epochs)
+    n_schedule = n if n_public is None else int(n_public)
+    q, steps = sampling_schedule(
+        n_train=n_schedule, batch_size=config.batch_size, epochs=config.epochs
+    )
     g_sample, g_noise = make_generators(seed)
     model.train()
     start = time.perf_counter()
@@ -85,6 +97,7 @@ def train(
         sampling_generator=g_sample,
         noise_generator=g_noise,
         fair=fair,
+        expected_batch_size=q * n_schedule,
     )
     seconds = time.perf_counter() - start
     losses = record.losses
@@ -96,7 +109,7 @@ def train(
         steps=steps,
         steps_done=len(losses),
         sample_rate=q,
-        expected_batch_size=q * n,
+        expected_batch_size=q * n_schedule,
         noise_multiplier=float(config.noise_multiplier),
         max_grad_norm=None if config.max_grad_norm is None else float(config.max_grad_norm),
         seconds=seconds,

@@ -431,6 +431,7 @@ def run(
     sampling_generator: torch.Generator,
     noise_generator: torch.Generator,
     fair: FairTerm | None = None,
+    expected_batch_size: float | None = None,
 ) -> RunRecord:
     """Train a built-in model in place with the fast engine.
 
@@ -442,6 +443,10 @@ def run(
         config: The training spec.
         sample_rate: Poisson rate ``q``.
         steps: Number of steps.
+        expected_batch_size: The divisor of the noisy gradient sum, ``q`` times
+            the *public* row count (None: ``q * len(X)``, for a public ``n``).
+            A divisor computed from the private count would scale every update
+            by a function of the data.
         sampling_generator: Generator of the batches.
         noise_generator: Generator of the Gaussian noise.
         fair: Optional fair-loss term, refreshed at the steps of
@@ -456,7 +461,7 @@ def run(
     clip = config.max_grad_norm
     net = _FlatNet(_check_model(model), clip)
     n = len(X)
-    ebs = sample_rate * n
+    ebs = sample_rate * n if expected_batch_size is None else float(expected_batch_size)
     noise_std = config.noise_multiplier * clip if clip is not None else 0.0
     step_size = config.lr / ebs
     momentum = config.momentum

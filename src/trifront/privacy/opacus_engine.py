@@ -170,6 +170,7 @@ def run(
     sampling_generator: torch.Generator,
     noise_generator: torch.Generator,
     fair: FairTerm | None = None,
+    expected_batch_size: float | None = None,
 ) -> RunRecord:
     """Train ``model`` in place with Opacus (or plain torch when non-private).
 
@@ -181,6 +182,10 @@ def run(
         config: The training spec.
         sample_rate: Poisson rate ``q``.
         steps: Number of steps.
+        expected_batch_size: The divisor of the noisy gradient sum, ``q`` times
+            the *public* row count (None: ``q * len(X)``, for a public ``n``).
+            A divisor computed from the private count would scale every update
+            by a function of the data.
         sampling_generator: Generator of the batch masks.
         noise_generator: Generator of the Gaussian noise.
         fair: Optional fair-loss term, refreshed with the logits of all of ``X``
@@ -190,7 +195,7 @@ def run(
         The per-step losses and batch sizes, and whether training diverged.
     """
     n = len(X)
-    ebs = sample_rate * n
+    ebs = sample_rate * n if expected_batch_size is None else float(expected_batch_size)
     w = torch.ones_like(y) if sample_weight is None else sample_weight
     loader = _poisson_loader(
         X, y, w, torch.arange(n), sample_rate=sample_rate, steps=steps,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,13 @@ from trifront.analysis.importance import objective_importances
 from trifront.analysis.pareto import hypervolume_history, pareto_mask
 from trifront.analysis.reevaluate import (
     DEFAULT_SEEDS,
+    cached_run_records,
     nonprivate_reference,
     reevaluate,
-    study_problem,
-    study_settings,
 )
 from trifront.analysis.tradeoffs import price_of_fairness, price_of_privacy
 from trifront.analysis.tuning import tuning_privacy as compose_tuning
+from trifront.caveats import caveat_flags
 from trifront.objectives import OBJECTIVES
 from trifront.report.figures import (
     hypervolume_figure,
@@ -46,6 +47,7 @@ from trifront.report.front import front_figure, units_caption
 from trifront.report.html import Section, render_page, table_html
 from trifront.report.static import PNG_HINT, write_pngs
 from trifront.report.summary import ReportFacts, epsilon_caveats, summary_lines, summary_markdown
+from trifront.study import study_problem, study_settings
 
 __all__ = ["write_report"]
 
@@ -74,6 +76,7 @@ def write_report(
     tuning_privacy: bool = False,
     png: bool = True,
     progress: bool = True,
+    reproducible: bool = False,
 ) -> dict[str, Path]:
     """Write the full report of a trifront study.
 
@@ -86,6 +89,8 @@ def write_report(
         tuning_privacy: Add the composed privacy cost of the whole study.
         png: Also write PNG figures (needs matplotlib).
         progress: Show the re-evaluation progress bar on stderr.
+        reproducible: Seed the re-evaluation runs' noise from their public
+            seeds (research mode; flagged ``noise_seeded`` in the report).
 
     Returns:
         The written paths keyed by file name.
@@ -96,6 +101,8 @@ def write_report(
     """
     settings = study_settings(study)
     problem = study_problem(study)
+    if reproducible:
+        problem = replace(problem, reproducible=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -144,14 +151,16 @@ def write_report(
         front_out = front_val.merge(test_cols, on="trial", how="left")
     front_out.to_csv(paths["front.csv"], index=False)
     lines = summary_lines(facts)
+    flags = caveat_flags([*(t.user_attrs for t in study.get_trials(deepcopy=False)),
+                          *cached_run_records(study)])
     caveats = epsilon_caveats(delta=problem.delta, n_trials=len(frame), tuning=tuning,
-                              tuning_asked=tuning_privacy)
+                              tuning_asked=tuning_privacy, flags=flags)
     title = f"trifront report: {study.study_name}"
     paths["summary.md"] = out / "summary.md"
     paths["summary.md"].write_text(summary_markdown(title, lines, caveats), encoding="utf-8")
     report_json = {
         "study": study.study_name, "settings": settings, "n_seeds": n_seeds,
-        "summary": lines, "caveats": caveats,
+        "summary": lines, "caveats": caveats, **flags,
         "front": points.drop(columns=["params"]).to_dict("records") if points is not None
         else front_val[["trial", *OBJECTIVES]].to_dict("records"),
         "nonprivate": nonprivate, "constant_accuracy": constant,

@@ -17,12 +17,12 @@ import pandas as pd
 
 from trifront.analysis.frames import trials_frame
 from trifront.analysis.pareto import hypervolume, hypervolume_history, pareto_mask
-from trifront.analysis.reevaluate import study_settings
 from trifront.analysis.tradeoffs import Limits, best_under
 from trifront.errors import ConfigError
 from trifront.objectives import OBJECTIVES
 from trifront.report.figures import front_3d_overlay, hypervolume_figure, projections_figure
 from trifront.report.html import Section, render_page, table_html
+from trifront.study import study_settings
 
 __all__ = ["common_reference_point", "write_comparison"]
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from trifront.analysis.tradeoffs import Limits, best_under
 from trifront.analysis.tuning import TuningPrivacy
+from trifront.caveats import active_caveats
 
 __all__ = ["ReportFacts", "epsilon_caveats", "summary_lines", "summary_markdown"]
 
@@ -152,10 +153,16 @@ def summary_lines(f: ReportFacts) -> list[str]:
 
 
 def epsilon_caveats(
-    *, delta: float, n_trials: int, tuning: TuningPrivacy | None, tuning_asked: bool
+    *, delta: float, n_trials: int, tuning: TuningPrivacy | None, tuning_asked: bool,
+    flags: Mapping[str, bool] | None = None,
 ) -> list[str]:
-    """Plain-language box: what a single epsilon does not cover."""
-    lines = [
+    """Plain-language box: what a single epsilon does not cover.
+
+    The caveats of the study's flags (seeded noise, a schema taken from the
+    data, public statistics) come first: they weaken every epsilon shown.
+    """
+    lines = [f"**Warning:** {text}" for text in active_caveats(flags or {})]
+    lines += [
         "Each epsilon in this report is the guarantee of **one** training run, at delta = "
         f"{delta:g}, for the training rows only.",
         f"The search trained {n_trials} models on the same rows, and chose among them by their "

@@ -1,11 +1,12 @@
 """The trifront sampler: BoTorch multi-objective Bayesian optimisation on an Optuna study.
 
-The chain is BoTorch's: normalised inputs -> one GP per learned objective
-(``ModelListGP``) -> an MC objective that maps the GP samples back to the units
-the hypervolume is measured in and adds the objectives that are known
-functions of the parameters (such as epsilon when the target epsilon is
-searched) -> qLogNEHVI against a fixed reference point -> ``optimize_acqf`` ->
-parameters. The first trials are scrambled Sobol points.
+The chain is BoTorch's: normalised inputs (``encoding``) -> one GP per learned
+objective (``model``, in a ``ModelListGP``) -> an MC objective that maps the GP
+samples back to the units the hypervolume is measured in (``transforms``) and
+adds the objectives that are known functions of the parameters (``known``; such
+as epsilon when the target epsilon is searched) -> qLogNEHVI against a fixed
+reference point (``acquisition``) -> ``optimize_acqf`` in a trust region
+(``region``) -> parameters. The first trials are scrambled Sobol points.
 
 The sampler never imports training code: the runner passes the reference
 point and the known objectives.
@@ -17,9 +18,8 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,37 +31,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trifront.errors import ConfigError, unknown_name
 from trifront.objectives import DIRECTIONS, OBJECTIVES, reference_point_max
-from trifront.search.partition import StaircasePartitioning, improvement, nondominated_cells
+from trifront.search.acquisition import HypervolumeObjective, make_acquisition
+from trifront.search.encoding import Space, training_data
+from trifront.search.known import KnownObjective, known_function
+from trifront.search.model import FIT_WARNINGS, ModelUnavailable, fit_gp
+from trifront.search.region import trust_region
 
 with warnings.catch_warnings():
     # botorch imports linear_operator, which applies torch.jit.script at import time;
     # torch 2.13 deprecates it. Not ours to fix, and harmless.
     warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", DeprecationWarning)
-    from botorch.acquisition import AcquisitionFunction
-    from botorch.acquisition.multi_objective.logei import (
-        qLogExpectedHypervolumeImprovement,
-        qLogNoisyExpectedHypervolumeImprovement,
-    )
-    from botorch.acquisition.multi_objective.objective import MCMultiOutputObjective
-    from botorch.acquisition.multi_objective.utils import (
-        prune_inferior_points_multi_objective,
-    )
-    from botorch.exceptions.warnings import (
-        BadInitialCandidatesWarning,
-        InputDataWarning,
-        NumericsWarning,
-        OptimizationWarning,
-    )
-    from botorch.fit import fit_gpytorch_mll
     from botorch.models import ModelListGP, SingleTaskGP
-    from botorch.models.transforms.input import Warp
-    from botorch.models.transforms.outcome import Standardize
     from botorch.optim import optimize_acqf
-    from botorch.posteriors.torch import TorchPosterior
-    from botorch.sampling.get_sampler import get_sampler
-    from gpytorch.mlls import ExactMarginalLogLikelihood
-    from gpytorch.utils.warnings import GPInputWarning
-    from linear_operator.utils.warnings import NumericalWarning
 
 __all__ = [
     "ACQUISITIONS",
@@ -74,15 +55,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-KnownObjective = Callable[[dict[str, Any]], Any]
-"""A known objective: params -> value in natural units.
-
-Called first with a dict of ``batch_shape x n`` tensors (continuous relaxation:
-int dims unrounded) so that the acquisition optimiser gets autograd gradients; a
-function that cannot take tensors is called once per point with valid (rounded)
-params, and differentiated by central finite differences along float dims.
-"""
-
 PROPOSAL_SECONDS = "proposal_seconds"
 """User attribute: wall time of the sampler's proposal for the trial, in seconds."""
 PROPOSAL_KIND = "trifront:proposal"
@@ -90,223 +62,8 @@ PROPOSAL_KIND = "trifront:proposal"
 MODEL_DATA = "trifront:model_data"
 """System attribute of model proposals: {"n_train": usable trials, "n_pending": RUNNING ones}."""
 
-# Warnings BoTorch / GPyTorch raise while fitting and optimising on small, noisy
-# data (ill-conditioned covariance, L-BFGS stopping early, unstandardised data
-# checks). They are not actionable for a caller and the result is still usable;
-# anything that makes the result unusable raises and we fall back to Sobol.
-_FIT_WARNINGS: tuple[type[Warning], ...] = (
-    OptimizationWarning,
-    NumericsWarning,
-    InputDataWarning,
-    BadInitialCandidatesWarning,
-    NumericalWarning,
-    GPInputWarning,
-)
-
-_ACC_CLAMP = 1e-4
-_PRUNE_SAMPLES = 256
-
 ACQUISITIONS: tuple[str, ...] = ("logehvi", "lognehvi")
 """Acquisition functions of the trifront sampler (see ``TrifrontSampler``)."""
-
-
-class _ModelUnavailable(Exception):
-    """The model-based proposal cannot be made; the reason is the message."""
-
-
-def _to_model_np(index: int, v: np.ndarray) -> np.ndarray:
-    """Natural-unit objective ``index`` -> model (maximisation) form, numpy ``n``."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if index == 0:
-            p = np.clip(v, _ACC_CLAMP, 1 - _ACC_CLAMP)
-            return np.log(p) - np.log1p(-p)
-        if index == 1:
-            return np.where(v > 0, -np.log10(np.where(v > 0, v, 1.0)), np.nan)
-        return -v
-
-
-def _to_model_torch(index: int, v: torch.Tensor) -> torch.Tensor:
-    """Natural-unit objective ``index`` -> model (maximisation) form, torch, any shape."""
-    if index == 0:
-        return torch.logit(v.clamp(_ACC_CLAMP, 1 - _ACC_CLAMP))
-    if index == 1:
-        return -torch.log10(v)
-    return -v
-
-
-def _to_hv_torch(index: int, v: torch.Tensor) -> torch.Tensor:
-    """Natural-unit objective ``index`` -> hypervolume (maximisation) form, any shape.
-
-    The form of ``objectives.to_maximisation``: accuracy, ``-log10 eps``, ``-gap``.
-    """
-    if index == 0:
-        return v
-    return _to_model_torch(index, v)
-
-
-def _model_to_hv_torch(index: int, v: torch.Tensor) -> torch.Tensor:
-    """Model form -> hypervolume form: only accuracy differs (logit -> probability)."""
-    return torch.sigmoid(v) if index == 0 else v
-
-
-class _HypervolumeObjective(MCMultiOutputObjective):
-    """GP samples of the learned objectives + known objectives -> hypervolume form.
-
-    The GPs model ``logit(accuracy)`` (accuracy lives in (0, 1)), ``-log10 eps``
-    and ``-gap``; the hypervolume the sampler maximises is the one trifront
-    reports, over (accuracy, log10 eps, gap), so accuracy samples go back
-    through the sigmoid. Known objectives are functions of ``X``.
-
-    Args:
-        learned: Objective indices of the model's outputs, in output order.
-        known: Objective index -> function of unit-cube ``X`` (``batch x q x d``)
-            giving its hypervolume-form value (``batch x q``).
-    """
-
-    def __init__(
-        self, learned: Sequence[int], known: Mapping[int, Callable[[torch.Tensor], torch.Tensor]]
-    ) -> None:
-        super().__init__()
-        self.learned = tuple(learned)
-        self.known = dict(known)
-
-    def forward(self, samples: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
-        columns: list[torch.Tensor] = []
-        for index in range(len(OBJECTIVES)):
-            if index in self.known:
-                if X is None:
-                    raise ValueError("known objectives need the inputs X")
-                columns.append(self.known[index](X).expand(samples.shape[:-1]))
-            else:
-                column = samples[..., self.learned.index(index)]
-                columns.append(_model_to_hv_torch(index, column))
-        return torch.stack(columns, dim=-1)
-
-
-def _mean_front(
-    model: ModelListGP, objective: _HypervolumeObjective, X: torch.Tensor
-) -> torch.Tensor:
-    """Posterior mean at ``X`` (``n x d``) in hypervolume form, ``n x 3`` (no gradient)."""
-    with torch.no_grad():
-        mean = cast(TorchPosterior, model.posterior(X)).mean
-        return objective(mean.unsqueeze(0), X=X.unsqueeze(0))[0]
-
-
-class _LogNEHVI(qLogNoisyExpectedHypervolumeImprovement):
-    """qLogNEHVI whose per-sample box decompositions use ``StaircasePartitioning``.
-
-    Same cells as BoTorch's ``FastNondominatedPartitioning`` (proved in the
-    tests), ~30x faster for 3 objectives; other objective counts keep BoTorch's.
-    """
-
-    def _set_cell_bounds(self, num_new_points: int) -> None:
-        if cast(torch.Tensor, self.ref_point).shape[-1] == 3 and self.alpha == 0:
-            # BoTorch builds one ``p_class(ref_point=..., Y=...)`` per sample here.
-            self.p_class = StaircasePartitioning  # type: ignore[assignment]
-            self.p_kwargs = {}
-        super()._set_cell_bounds(num_new_points)
-
-
-class _PointwiseKnown(torch.autograd.Function):
-    """A point-by-point known objective with a finite-difference gradient.
-
-    Forward: ``evaluate(X)`` for ``X`` of shape ``batch_shape x n x d`` gives
-    ``batch_shape x n``. Backward: central differences (step ``1e-4`` in the unit
-    cube, one-sided at the bounds) along the continuous dims ``smooth``; zero
-    along int and stepped dims, which are rounded anyway.
-    """
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        X: torch.Tensor,
-        evaluate: Callable[[torch.Tensor], torch.Tensor],
-        smooth: list[int],
-    ) -> torch.Tensor:
-        ctx.save_for_backward(X)
-        ctx.evaluate, ctx.smooth = evaluate, smooth
-        return evaluate(X.detach())
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
-        (X,) = ctx.saved_tensors
-        X = X.detach()
-        grad = torch.zeros_like(X)
-        for j in ctx.smooth:
-            up, down = X.clone(), X.clone()
-            up[..., j] = (X[..., j] + 1e-4).clamp(max=1.0)
-            down[..., j] = (X[..., j] - 1e-4).clamp(min=0.0)
-            width = up[..., j] - down[..., j]
-            grad[..., j] = (ctx.evaluate(up) - ctx.evaluate(down)) / width
-        return grad * grad_out.unsqueeze(-1), None, None
-
-
-@dataclass(frozen=True)
-class _Space:
-    """The numeric dims of the relative search space, sorted by name.
-
-    Unit coordinates are ``(t(x) - t(low)) / (t(high) - t(low))`` with ``t = log``
-    for log-scale dims and the identity otherwise.
-    """
-
-    names: tuple[str, ...]
-    dists: tuple[FloatDistribution | IntDistribution, ...]
-
-    @classmethod
-    def from_distributions(cls, space: Mapping[str, BaseDistribution]) -> _Space:
-        names = tuple(sorted(space))
-        return cls(names, tuple(space[n] for n in names))  # type: ignore[misc]
-
-    @property
-    def dim(self) -> int:
-        return len(self.names)
-
-    def _bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        log = np.array([d.log for d in self.dists], dtype=bool)
-        low = np.array([math.log(d.low) if d.log else d.low for d in self.dists], dtype=float)
-        high = np.array([math.log(d.high) if d.log else d.high for d in self.dists], dtype=float)
-        return low, high, log
-
-    def to_unit(self, params: Mapping[str, Any]) -> np.ndarray:
-        """Params -> unit-cube point of shape ``d``."""
-        lo, hi, log = self._bounds()
-        x = np.array(
-            [
-                math.log(params[n]) if d.log else float(params[n])
-                for n, d in zip(self.names, self.dists, strict=True)
-            ]
-        )
-        return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-
-    def to_params(self, u: np.ndarray) -> dict[str, Any]:
-        """Unit-cube point (shape ``d``) -> valid params: rounded to steps, clipped."""
-        return self.to_params_rows(np.asarray(u, dtype=float).reshape(1, -1))[0]
-
-    def to_params_rows(self, U: np.ndarray) -> list[dict[str, Any]]:
-        """Unit-cube points ``n x d`` -> ``n`` valid params dicts (rounded, clipped)."""
-        lo, hi, log = self._bounds()
-        t = lo + np.clip(U, 0.0, 1.0) * (hi - lo)
-        x = np.where(log, np.exp(t), t)
-        for j, dist in enumerate(self.dists):
-            if dist.step is not None:
-                x[:, j] = dist.low + np.round((x[:, j] - dist.low) / dist.step) * dist.step
-        x = np.clip(x, [d.low for d in self.dists], [d.high for d in self.dists])
-        columns = [
-            np.round(x[:, j]).astype(int).tolist()
-            if isinstance(d, IntDistribution)
-            else x[:, j].tolist()
-            for j, d in enumerate(self.dists)
-        ]
-        return [dict(zip(self.names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-    def to_param_tensors(self, X: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Unit-cube ``batch_shape x n x d`` -> {name: ``batch_shape x n``}, unrounded."""
-        lo, hi, log = self._bounds()
-        lo_t, hi_t = X.new_tensor(lo), X.new_tensor(hi)
-        t = lo_t + X * (hi_t - lo_t)
-        return {
-            name: (t[..., i].exp() if log[i] else t[..., i]) for i, name in enumerate(self.names)
-        }
 
 
 class TrifrontSampler(BaseSampler):
@@ -508,7 +265,7 @@ class TrifrontSampler(BaseSampler):
                 f"minimize) for {OBJECTIVES}, but got {[d.name for d in study.directions]}."
             )
         start = time.perf_counter()
-        space = _Space.from_distributions(search_space)
+        space = Space.from_distributions(search_space)
         trials = [
             t
             for t in study._get_trials(
@@ -527,7 +284,7 @@ class TrifrontSampler(BaseSampler):
                 torch.set_num_threads(self.num_threads)
                 params = self._propose(study, trial, space, trials)
                 kind = "model"
-            except _ModelUnavailable as err:
+            except ModelUnavailable as err:
                 kind = f"sobol-fallback: {err}"
                 _logger.info("Trial %d: %s", trial.number, kind)
                 params = self._sobol(space, trial.number)
@@ -550,146 +307,67 @@ class TrifrontSampler(BaseSampler):
             study, trial, param_name, param_distribution
         )
 
-    def _sobol(self, space: _Space, trial_number: int) -> dict[str, Any]:
+    def _sobol(self, space: Space, trial_number: int) -> dict[str, Any]:
         engine = torch.quasirandom.SobolEngine(
             space.dim, scramble=True, seed=self._trial_seed(0, stream=0)
         )
         engine.fast_forward(trial_number)
         return space.to_params(engine.draw(1, dtype=torch.double)[0].numpy())
 
-    def _training_data(
-        self, space: _Space, trials: Sequence[FrozenTrial]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Unit inputs ``n x d`` and model-form outcomes ``n x 3`` of usable trials,
-        and the unit inputs ``p x d`` of the pending (RUNNING) trials."""
-        xs, ys, pending = [], [], []
-        for t in trials:
-            if not all(n in t.params for n in space.names):
-                continue
-            if t.state == TrialState.RUNNING:
-                pending.append(space.to_unit(t.params))
-                continue
-            if t.values is None or len(t.values) != len(OBJECTIVES):
-                continue
-            v = np.asarray(t.values, dtype=float)
-            y = np.array([_to_model_np(i, v[i : i + 1])[0] for i in range(len(OBJECTIVES))])
-            learned = [i for i in range(len(OBJECTIVES)) if i not in self.known_objectives]
-            if not np.isfinite(y[learned]).all():
-                continue
-            xs.append(space.to_unit(t.params))
-            ys.append(y)
-        d = space.dim
-        return (
-            np.array(xs).reshape(-1, d),
-            np.array(ys).reshape(-1, len(OBJECTIVES)),
-            np.array(pending).reshape(-1, d),
-        )
-
-    def _known_function(
-        self, index: int, space: _Space, probe: torch.Tensor
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Known objective ``index`` as a differentiable function of unit ``X``.
-
-        ``X`` is ``batch_shape x n x d``; the result ``batch_shape x n`` is in
-        hypervolume form. Tensor-friendly functions are evaluated on all points
-        at once and differentiated by autograd; others are evaluated point by
-        point on valid (rounded) params, with central finite differences.
-        """
-        func = self.known_objectives[index]
-
-        def vectorised(X: torch.Tensor) -> torch.Tensor:
-            value = torch.as_tensor(func(space.to_param_tensors(X)), dtype=X.dtype)
-            return _to_hv_torch(index, value)
-
-        def evaluate(X: torch.Tensor) -> torch.Tensor:
-            rows = X.reshape(-1, X.shape[-1]).numpy()
-            out = torch.tensor([float(func(p)) for p in space.to_params_rows(rows)], dtype=X.dtype)
-            return _to_hv_torch(index, out.reshape(X.shape[:-1]))
-
-        smooth = [
-            j
-            for j, d in enumerate(space.dists)
-            if isinstance(d, FloatDistribution) and d.step is None
-        ]
-
-        def pointwise(X: torch.Tensor) -> torch.Tensor:
-            return cast(torch.Tensor, _PointwiseKnown.apply(X, evaluate, smooth))
-
-        try:
-            y = vectorised(probe)
-            ok = y.shape == probe.shape[:-1] and bool(torch.isfinite(y).all())
-        except Exception:  # noqa: BLE001 - any failure means "not tensor-friendly"
-            ok = False
-        if ok:
-            return vectorised
-        try:
-            y = pointwise(probe)
-        except Exception as err:
-            raise _ModelUnavailable(f"known objective {OBJECTIVES[index]} raised {err!r}") from err
-        if not torch.isfinite(y).all():
-            raise _ModelUnavailable(f"known objective {OBJECTIVES[index]} is not finite")
-        return pointwise
-
     def _fit_gp(self, name: str, X: torch.Tensor, y: torch.Tensor) -> SingleTaskGP:
-        """A ``SingleTaskGP`` (Standardize, learned noise) fitted to ``X``, ``y``.
+        """``model.fit_gp`` for objective ``name``, warm-started as the sampler is set up.
 
         Shapes: ``X`` is ``n x d``, ``y`` is ``n x 1``.
-
-        With ``warm_start``, the hyperparameters start from the previous fit of
-        the same objective (same input dimension), so L-BFGS needs few steps; the
-        outcome transform is always recomputed from ``y``.
         """
-        warp = None
-        if self.input_warping:
-            warp = Warp(d=X.shape[-1], indices=list(range(X.shape[-1])), bounds=None)
-        model = SingleTaskGP(X, y, outcome_transform=Standardize(m=1), input_transform=warp)
-        key = (name, X.shape[-1])
-        previous = self._gp_state.get(key) if self.warm_start else None
-        if previous is not None:
-            try:
-                model.load_state_dict(previous, strict=False)
-            except RuntimeError:  # shapes changed: fit from the defaults
-                self._gp_state.pop(key, None)
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-        self._gp_state[key] = {
-            k: v.detach().clone()
-            for k, v in model.state_dict().items()
-            if not k.startswith("outcome_transform") and "train" not in k
-        }
+        model = fit_gp(
+            X,
+            y,
+            input_warping=self.input_warping,
+            warm_start=self.warm_start,
+            states=self._gp_state,
+            key=(name, X.shape[-1]),
+        )
         self.gp_fit_counts[name] += 1
         return model
 
     def _propose(
-        self, study: Study, trial: FrozenTrial, space: _Space, trials: Sequence[FrozenTrial]
+        self, study: Study, trial: FrozenTrial, space: Space, trials: Sequence[FrozenTrial]
     ) -> dict[str, Any]:
-        x_np, y_np, pending_np = self._training_data(space, trials)
+        x_np, y_np, pending_np = training_data(space, trials, known=self.known_objectives)
         info: dict[str, Any] = {"n_train": len(x_np), "n_pending": len(pending_np)}
         trial_number = trial.number
         if len(x_np) < 2:
             study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
-            raise _ModelUnavailable(f"{len(x_np)} usable completed trials (need 2)")
+            raise ModelUnavailable(f"{len(x_np)} usable completed trials (need 2)")
         X = torch.as_tensor(x_np, dtype=torch.double)
         Y = torch.as_tensor(y_np, dtype=torch.double)
         ref = torch.as_tensor(reference_point_max(self.reference_point), dtype=torch.double)
         learned = [i for i in range(len(OBJECTIVES)) if i not in self.known_objectives]
         if not learned:
             study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
-            raise _ModelUnavailable("every objective is known: nothing to learn")
+            raise ModelUnavailable("every objective is known: nothing to learn")
         pending = torch.as_tensor(pending_np, dtype=torch.double) if len(pending_np) else None
         with torch.random.fork_rng(), warnings.catch_warnings():
-            for category in _FIT_WARNINGS:
+            for category in FIT_WARNINGS:
                 warnings.simplefilter("ignore", category)
             torch.manual_seed(self._trial_seed(trial_number, stream=1))
             try:
                 t0 = time.perf_counter()
-                known = {i: self._known_function(i, space, X) for i in self.known_objectives}
+                known = {
+                    i: known_function(func, index=i, space=space, probe=X)
+                    for i, func in self.known_objectives.items()
+                }
                 model = ModelListGP(
                     *(self._fit_gp(OBJECTIVES[i], X, Y[:, i : i + 1]) for i in learned)
                 )
-                objective = _HypervolumeObjective(learned, known)
+                objective = HypervolumeObjective(learned, known)
                 t1 = time.perf_counter()
-                acqf = self._acquisition(model, objective, X, ref, pending)
-                bounds, info["region"] = self._region(model, objective, X, ref, pending)
+                acqf = make_acquisition(
+                    self.acquisition, model, objective, X, ref, pending, mc_samples=self.mc_samples
+                )
+                bounds, info["region"] = trust_region(
+                    model, objective, X, ref, pending, width=self.local_width
+                )
                 t2 = time.perf_counter()
                 candidate, _ = optimize_acqf(
                     acqf,
@@ -700,102 +378,15 @@ class TrifrontSampler(BaseSampler):
                     options={"maxiter": self.maxiter},
                 )
                 t3 = time.perf_counter()
-            except _ModelUnavailable:
+            except ModelUnavailable:
                 study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
                 raise
             except Exception as err:  # noqa: BLE001 - BoTorch raises many types; we fall back
                 study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
-                raise _ModelUnavailable(f"{type(err).__name__}: {err}") from err
+                raise ModelUnavailable(f"{type(err).__name__}: {err}") from err
         info["seconds"] = {"fit": t1 - t0, "build": t2 - t1, "optimise": t3 - t2}
         study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
         u = candidate.detach().reshape(-1).numpy()
         if not np.isfinite(u).all():
-            raise _ModelUnavailable("the acquisition optimiser returned a non-finite point")
+            raise ModelUnavailable("the acquisition optimiser returned a non-finite point")
         return space.to_params(u)
-
-    def _region(
-        self,
-        model: ModelListGP,
-        objective: _HypervolumeObjective,
-        X: torch.Tensor,
-        ref: torch.Tensor,
-        pending: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Bounds (``2 x d``) the acquisition is maximised in, and what they are.
-
-        A box of side ``local_width`` around the baseline point whose posterior
-        mean (hypervolume form) has the largest exclusive hypervolume
-        contribution; the whole unit cube when ``local_width`` is None or no
-        posterior mean beats the reference point. Pending trials count in the
-        front at their posterior means (they cannot be centres): a running
-        trial near a sparse part of the front lowers its neighbours'
-        contributions, so parallel proposals spread over the front.
-        """
-        d = X.shape[-1]
-        cube = torch.stack([torch.zeros(d), torch.ones(d)]).to(X)
-        if self.local_width is None:
-            return cube, {"kind": "global"}
-        everything = X if pending is None else torch.cat([X, pending])
-        y = _mean_front(model, objective, everything)
-        best, center = 0.0, None
-        for i in torch.nonzero((y[: len(X)] > ref).all(dim=-1)).flatten().tolist():
-            cells = nondominated_cells(torch.cat([y[:i], y[i + 1 :]]), ref)
-            contribution = float(improvement(cells, y[i : i + 1])[0])
-            if contribution > best:
-                best, center = contribution, i
-        if center is None:
-            return cube, {"kind": "global", "why": "no posterior mean beats the reference point"}
-        half = self.local_width / 2
-        c = X[center]
-        box = torch.stack([(c - half).clamp(0.0, 1.0), (c + half).clamp(0.0, 1.0)])
-        return box, {"kind": "local", "center": c.tolist(), "width": self.local_width}
-
-    def _acquisition(
-        self,
-        model: ModelListGP,
-        objective: _HypervolumeObjective,
-        X: torch.Tensor,
-        ref: torch.Tensor,
-        pending: torch.Tensor | None,
-    ) -> AcquisitionFunction:
-        """The acquisition function over ``model`` with baseline ``X`` (``n x d``).
-
-        Both acquisitions measure hypervolume in ``objective``'s form against
-        ``ref`` (hypervolume form). ``"lognehvi"``: qLogNEHVI, which integrates
-        over the baseline's uncertainty with one box decomposition per MC
-        sample (``StaircasePartitioning``) and caches the baseline's Cholesky
-        root. ``"logehvi"``: qLogEHVI against one decomposition of the front of
-        the posterior mean at the baseline (denoised values; known objectives
-        exact).
-        """
-        sampler = get_sampler(
-            cast(TorchPosterior, model.posterior(X[:1])),
-            sample_shape=torch.Size([self.mc_samples]),
-        )
-        if self.acquisition == "lognehvi":
-            # Keep the baseline points that are Pareto-optimal under at least one of
-            # _PRUNE_SAMPLES joint posterior samples (BoTorch's default, 2048, makes
-            # this a Python loop of ~0.4 s at 100 trials; points it would add have a
-            # probability below ~1/256 of being on the front).
-            baseline = prune_inferior_points_multi_objective(
-                model=model, X=X, ref_point=ref, objective=objective, num_samples=_PRUNE_SAMPLES
-            )
-            return _LogNEHVI(
-                model=model,
-                sampler=sampler,
-                objective=objective,
-                ref_point=ref,
-                X_baseline=baseline,
-                X_pending=pending,
-                prune_baseline=False,
-                cache_root=True,
-            )
-        partitioning = StaircasePartitioning(ref_point=ref, Y=_mean_front(model, objective, X))
-        return qLogExpectedHypervolumeImprovement(
-            model=model,
-            ref_point=ref,
-            partitioning=partitioning,  # type: ignore[arg-type]  # duck-typed: bounds, front
-            sampler=sampler,
-            objective=objective,
-            X_pending=pending,
-        )

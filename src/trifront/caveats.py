@@ -1,0 +1,62 @@
+"""What an epsilon does not cover: the caveat flags and the words every output uses.
+
+Three settings weaken what a printed epsilon means. Each trial records a flag
+for it (see :class:`~trifront.problem.TrialResult`), and every output that
+shows an epsilon — the JSON of ``evaluate``, ``trials.csv``, the front ``run``
+prints, ``recommend``, the report's summary and its "What ε does not cover"
+section — repeats the sentence below when the flag is set (DESIGN.md privacy
+rule 2 and rules 3, 7, 8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["CAVEATS", "active_caveats", "caveat_flags"]
+
+#: Flag -> the sentence that says what epsilon then does not cover.
+CAVEATS: dict[str, str] = {
+    "noise_seeded": (
+        "noise_seeded=true: the DP noise and the Poisson sampling were seeded from the "
+        "public --seed (--reproducible research mode); epsilon holds only while that seed "
+        "stays secret, and anyone who knows it can replay the training and decide "
+        "membership exactly."
+    ),
+    "schema_from_data": (
+        "schema_from_data=true: the encoding (column types, category lists, numeric "
+        "bounds) and the row count behind q and T were taken from the file's private rows, "
+        "not from a declared schema (--schema); epsilon does not cover them."
+    ),
+    "public_statistics": (
+        "public_statistics=true: the fairness knobs' group statistics were declared public "
+        "(--public-statistics); they are exact and NOT covered by epsilon."
+    ),
+}
+
+
+def caveat_flags(records: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
+    """Which caveats hold for any of ``records`` (trial attributes or result dicts).
+
+    A record made before a flag existed counts by what that version did: the
+    noise was always seeded before ``noise_seeded`` was recorded.
+    """
+    flags = dict.fromkeys(CAVEATS, False)
+    for r in records:
+        for key in CAVEATS:
+            value = r.get(key)
+            if _missing(value):
+                # A run of a version that seeded all its noise recorded no flag.
+                flags[key] |= key == "noise_seeded" and not _missing(r.get("engine"))
+            else:
+                flags[key] |= value is True or str(value).strip().lower() in ("true", "1", "1.0")
+    return flags
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def active_caveats(flags: Mapping[str, bool]) -> list[str]:
+    """The sentences of the flags that are set, in a fixed order."""
+    return [text for key, text in CAVEATS.items() if flags.get(key)]

@@ -1,0 +1,105 @@
+"""``trifront recommend``: the configuration to deploy under limits on epsilon and gap.
+
+Exit codes: 0 also when no configuration meets the limits (it says so, lists
+the nearest options and, with ``--json``, prints ``"recommendation": null``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from trifront.cli.common import add_storage_flag, number
+from trifront.cli.evaluate import evaluate_command
+from trifront.cli.report import add_seed_flags
+from trifront.settings import DEFAULT_STORAGE
+
+_LIMIT = number(low=0, low_inclusive=True, inf=True)
+
+
+def add_parser(sub: Any) -> None:
+    rec = sub.add_parser(
+        "recommend", help="the configuration to deploy under epsilon and fairness limits",
+        description="Print the Pareto configuration whose test re-evaluation (mean over the "
+        "seeds) has the best accuracy with epsilon <= --max-epsilon and mean test gap <= "
+        "--max-unfairness, with a command that retrains it. When none qualifies it says so, "
+        "lists the nearest options and exits 0 (JSON: \"recommendation\": null).",
+    )
+    rec.add_argument("study", nargs="?", help="study name (optional if the storage has one)")
+    rec.add_argument("--max-epsilon", type=_LIMIT, required=True,
+                     help="largest acceptable epsilon at the study's delta ('inf': no limit)")
+    rec.add_argument("--max-unfairness", type=_LIMIT, required=True,
+                     help="largest acceptable mean test fairness gap ('inf': no limit)")
+    add_storage_flag(rec)
+    add_seed_flags(rec)
+    rec.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _fmt_pm(mean: float, std: float | None) -> str:
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.4f}"
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def _print_option(o: Any, metric: str) -> None:
+    print(f"  trial {o.trial}: test accuracy {_fmt_pm(o.test_accuracy, o.test_accuracy_std)}, "
+          f"{metric} gap {_fmt_pm(o.test_unfairness, o.test_unfairness_std)}, "
+          f"epsilon {o.epsilon:.4g} (delta {o.delta:g})")
+
+
+def main(args: argparse.Namespace) -> int:
+    from trifront.analysis.recommend import check_limits, recommend
+    from trifront.study import load_study, study_problem
+
+    check_limits(max_epsilon=args.max_epsilon, max_unfairness=args.max_unfairness)
+    study = load_study(args.storage or DEFAULT_STORAGE, args.study)
+    problem = study_problem(study)
+    result = recommend(study, max_epsilon=args.max_epsilon, max_unfairness=args.max_unfairness,
+                       n_seeds=args.seeds, progress=not args.no_progress)
+
+    def command(o: Any) -> str:
+        return evaluate_command(problem, o.params, seed=o.seeds[0])
+
+    if args.json:
+        out = result.to_dict()
+        if result.choice is not None:
+            out["command"] = out["recommendation"]["command"] = command(result.choice)
+        for near, entry in zip(result.nearest, out["nearest"], strict=True):
+            entry["command"] = command(near)
+        print(json.dumps(out, indent=2, allow_nan=False))
+        return 0
+    metric = result.fairness_metric.replace("_", " ")
+    limits = result.limits.label()
+    o = result.choice
+    if o is None:
+        print(f"No configuration of study {study.study_name!r} meets {limits} on the test "
+              f"split ({result.n_candidates} front configurations re-evaluated).")
+        if result.nearest:
+            print("Nearest options:")
+            for near in result.nearest:
+                _print_option(near, metric)
+                print(f"    retrain: {command(near)}")
+        _print_caveats(result)
+        return 0
+    seeds = f"{len(o.seeds)} runs (public seeds {o.seeds[0]}..{o.seeds[-1]})"
+    print(f"Recommended under {limits}: trial {o.trial} of study {study.study_name!r}")
+    print(f"  test accuracy   {_fmt_pm(o.test_accuracy, o.test_accuracy_std)}  "
+          f"(mean ± std over {seeds}; validation {o.val_accuracy:.4f})")
+    print(f"  test {metric} gap  {_fmt_pm(o.test_unfairness, o.test_unfairness_std)}  "
+          f"(validation {o.val_unfairness:.4f})")
+    print(f"  epsilon         {o.epsilon:.4g} at delta {o.delta:g} (one training run)")
+    print("  params          " + ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in o.params.items()))
+    if result.trivial:
+        print(f"  warning: no better than the constant predictor (accuracy "
+              f"{result.constant_accuracy:.4f}); the limits may be too tight for this study.")
+    _print_caveats(result)
+    print(f"Retrain it (first public seed, scored on test):\n  {command(o)}")
+    return 0
+
+
+def _print_caveats(result: Any) -> None:
+    for text in result.caveats:
+        print(f"  WARNING: {text}")

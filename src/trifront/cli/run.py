@@ -1,0 +1,109 @@
+"""``trifront run``: run or resume a study and write its front."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from trifront.cli.common import (
+    FRACTION,
+    POSITIVE,
+    POSITIVE_INT,
+    add_data_flags,
+    add_knob_flags,
+    add_problem_flags,
+    add_storage_flag,
+    settings_from,
+)
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run or resume a study and write its front",
+        description="Run (or resume) a study: train DP-SGD candidates chosen by "
+        "multi-objective Bayesian optimisation, then write trials.csv, front.csv and "
+        "front.html to --out. --trials is the study's total; run the same command "
+        "again to continue a stopped study.",
+    )
+    g = run.add_argument_group("what to optimise")
+    add_data_flags(g)
+    add_problem_flags(g)
+    g.add_argument("--parametrisation", help="epsilon (search target epsilon, default) or noise")
+    g.add_argument("--max-epsilon", type=POSITIVE, metavar="EPS",
+                   help="never spend more: the largest target epsilon searched (default 10)")
+    g.add_argument("--focus-unfairness", type=FRACTION, metavar="GAP",
+                   help="concentrate the search on configurations fairer than GAP, e.g. 0.03 "
+                   "(the reference point's unfairness; default 0.5 = the whole front)")
+    add_knob_flags(run.add_argument_group(
+        "fairness knobs (searched by default: fair_weight, reweigh, group_thresholds)"))
+    g = run.add_argument_group("how")
+    g.add_argument("--trials", type=POSITIVE_INT, help="total trials in the study (default 24)")
+    g.add_argument("--sampler", help="trifront (default), trifront-ehvi, botorch, gp, nsga2, "
+                   "tpe, random, qmc")
+    g.add_argument("--startup-trials", type=POSITIVE_INT,
+                   help="quasi-random trials first (default 8)")
+    g = run.add_argument_group("where")
+    add_storage_flag(g)
+    g.add_argument("--study", help="study name (default <dataset>-<model>)")
+    g.add_argument("--out", help="output directory (default trifront-out)")
+    g.add_argument("--config", help="TOML file with the same settings (flags override it)")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g = run.add_argument_group("execution")
+    g.add_argument("--jobs", type=POSITIVE_INT, help="trials in flight in a local process pool, "
+                   "one torch thread each (default: the number of cores; 1 trains in this "
+                   "process)")
+    g.add_argument("--dask", metavar="ADDRESS", help="run trials on a Dask cluster: a scheduler "
+                   "address (tcp://host:8786) or local:N for N local workers; needs "
+                   "pip install 'trifront[dask]'")
+    g.add_argument("--trial-timeout", type=POSITIVE, metavar="SECONDS",
+                   help="stop a trial after this many seconds and record it FAIL (default: none)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from trifront.report.front import write_run_outputs
+    from trifront.runner import RunConfig, run_study
+
+    settings = settings_from(args, config=args.config)
+    problem = settings.problem()
+    if problem.data_file is not None and problem.schema_file is None:
+        from trifront.datasets import describe_inferred
+
+        print(describe_inferred(problem.data().card), file=sys.stderr)
+    config = RunConfig.from_settings(settings)
+    try:
+        study = run_study(config, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        again = " ".join(shlex.quote(a) for a in sys.argv)
+        print(
+            f"\ninterrupted: finished trials are kept in {settings.storage} (study "
+            f"{settings.study_name!r}); resume with: {again}",
+            file=sys.stderr,
+        )
+        return 130
+    paths = write_run_outputs(study, settings.out)
+    _print_front(paths["front.csv"])
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _print_front(front_csv: Any) -> None:
+    import pandas as pd
+
+    front = pd.read_csv(front_csv)
+    if front.empty:
+        print("no completed trial yet: the front is empty.")
+        return
+    cols = [c for c in ("trial", "accuracy", "epsilon", "unfairness", "noise_multiplier",
+                        "clip", "lr", "batch_size", "epochs", "hidden", "depth", "fair_weight",
+                        "reweigh", "group_thresholds") if c in front]
+    print(f"Pareto front ({len(front)} trials; epsilon at delta={front['delta'].iloc[0]:g}, "
+          f"accuracy and unfairness on the validation split):")
+    print(front[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    from trifront.caveats import active_caveats, caveat_flags
+
+    for text in active_caveats(caveat_flags(front.to_dict("records"))):
+        print(f"WARNING: {text}")
+

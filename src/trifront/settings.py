@@ -1,0 +1,276 @@
+"""One settings model for a run: CLI flags, TOML files and the Python API build it.
+
+Every setting of ``trifront run`` is a field of :class:`Settings`, named after
+its long flag (``--focus-unfairness`` is ``focus_unfairness``), with its
+default written here and nowhere else. A TOML config file uses the same keys::
+
+    dataset = "adult"
+    model = "logreg"
+    trials = 40
+    storage = "sqlite:///adult.db"
+    study = "adult-logreg"
+    out = "adult-report"
+    delta = 1e-5
+
+    [space.target_epsilon]
+    low = 0.1
+    high = 5.0
+
+and ``trifront.run(**settings)`` takes them as keyword arguments. Flags given
+on the command line override the file.
+
+This module imports no training code: :meth:`Settings.problem` and
+:meth:`Settings.search_space` import it when called, so ``trifront --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trifront.errors import ConfigError, unknown_name
+from trifront.storage import DEFAULT_STORAGE
+
+if TYPE_CHECKING:
+    from trifront.problem import Problem
+    from trifront.space import SearchSpace
+
+__all__ = ["DEFAULT_STORAGE", "Settings", "load_toml"]
+
+#: Keyword aliases of the Python API (Optuna's names) -> settings keys.
+ALIASES = {"n_trials": "trials", "study_name": "study", "n_startup_trials": "startup_trials"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one ``trifront run`` is told, validated at construction.
+
+    Attributes:
+        dataset: A bundled data set (see ``trifront datasets``).
+        data: A user's CSV/TSV/Parquet file instead of ``dataset``.
+        label: The label column of ``data`` (default: the schema's).
+        positive: The positive label value of ``data``.
+        schema: A TOML schema of ``data`` (``trifront schema``): the public
+            encoding and row count. Without it they are taken from the rows,
+            and every output says so (``schema_from_data``).
+        model: ``"logreg"`` or ``"mlp"``.
+        fairness: The fairness gap (``demographic_parity``, ...).
+        sensitive: Sensitive attribute (default: the card's or the schema's).
+        delta: delta of (epsilon, delta)-DP.
+        parametrisation: ``"epsilon"`` (search target epsilon) or ``"noise"``.
+        engine: DP-SGD engine, ``"fast"`` or ``"opacus"``.
+        accountant: The accountant epsilon is reported with.
+        data_seed: Seed of the train/validation split (public).
+        no_group_thresholds: Forbid per-group decision thresholds.
+        public_statistics: Declare the knobs' group statistics public (not
+            covered by epsilon; flagged in every output).
+        stats_share: Share of the target epsilon the knobs' statistics spend.
+        reproducible: Seed the DP noise and the Poisson sampling from ``seed``
+            (research mode): epsilon then holds only while the seed is secret,
+            and every output says ``noise_seeded: true``.
+        trials: The study's total number of trials.
+        sampler: The optimiser (see ``trifront.search.SAMPLERS``).
+        startup_trials: Quasi-random trials before model-based proposals.
+        seed: Seed of what is public: initialisation, splits, the sampler.
+        max_epsilon: The largest target epsilon searched.
+        focus_unfairness: Concentrate the search on configurations fairer than this.
+        space: Search-bound overrides, ``{name: {"low": .., "high": ..}}``.
+        storage: Optuna storage URL.
+        study: Study name (default ``<dataset or file stem>-<model>``).
+        out: Output directory of ``trifront run``.
+        jobs: Trials in flight in a local process pool (None: one per core).
+        dask: A Dask scheduler address or ``local:N``.
+        trial_timeout: Seconds before a trial is stopped and recorded FAIL.
+    """
+
+    dataset: str = "adult"
+    data: str | None = None
+    label: str | None = None
+    positive: str | None = None
+    schema: str | None = None
+    model: str = "logreg"
+    fairness: str = "demographic_parity"
+    sensitive: str | None = None
+    delta: float = 1e-5
+    parametrisation: str = "epsilon"
+    engine: str = "fast"
+    accountant: str = "pld"
+    data_seed: int = 0
+    no_group_thresholds: bool = False
+    public_statistics: bool = False
+    stats_share: float = 0.5
+    reproducible: bool = False
+    trials: int = 24
+    sampler: str = "trifront"
+    startup_trials: int = 8
+    seed: int = 0
+    max_epsilon: float | None = None
+    focus_unfairness: float | None = None
+    space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    storage: str = DEFAULT_STORAGE
+    study: str | None = None
+    out: str = "trifront-out"
+    jobs: int | None = None
+    dask: str | None = None
+    trial_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        _integer("trials", self.trials, lowest=1)
+        _integer("startup_trials", self.startup_trials, lowest=1)
+        _integer("seed", self.seed, lowest=0)
+        _integer("data_seed", self.data_seed, lowest=0)
+        if self.jobs is not None:
+            _integer("jobs", self.jobs, lowest=1)
+        _number("delta", self.delta, low=0.0, high=1.0)
+        _number("stats_share", self.stats_share, low=0.0, high=1.0)
+        if self.max_epsilon is not None:
+            _number("max_epsilon", self.max_epsilon, low=0.0)
+            if self.parametrisation != "epsilon":
+                raise ConfigError(
+                    "max_epsilon bounds the searched target epsilon: it needs "
+                    f"parametrisation='epsilon', but got {self.parametrisation!r}."
+                )
+        if self.focus_unfairness is not None:
+            _number("focus_unfairness", self.focus_unfairness, low=0.0, high=1.0,
+                    high_inclusive=True)
+        if self.trial_timeout is not None:
+            _number("trial_timeout", self.trial_timeout, low=0.0)
+        if self.data is None and (self.label, self.positive, self.schema) != (None,) * 3:
+            raise ConfigError("label, positive and schema apply to a user file (data) only.")
+        if not isinstance(self.space, Mapping):
+            raise ConfigError(
+                f"space must be a table of bounds {{name: {{low, high}}}}, but got {self.space!r}."
+            )
+        if self.study is not None and not str(self.study).strip():
+            raise ConfigError("the study name must be a non-empty string.")
+
+    # -- building --------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, where: str = "settings") -> Settings:
+        """Settings from a flat mapping of keys (aliases such as ``n_trials`` allowed).
+
+        Raises:
+            ConfigError: On an unknown key (with "did you mean") or a bad value.
+        """
+        known = {f.name for f in fields(cls)}
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            name = ALIASES.get(key, key)
+            if name not in known:
+                raise unknown_name(f"{where} key", key, sorted(known))
+            out[name] = value
+        return cls(**out)
+
+    @classmethod
+    def load(cls, config: str | Path | None = None, **overrides: Any) -> Settings:
+        """The settings of a config file (if any) with ``overrides`` on top.
+
+        An override of None (or False for a switch) keeps the file's value, as
+        an unset command-line flag does.
+        """
+        values: dict[str, Any] = {}
+        if config is not None:
+            values = load_toml(config)
+            cls.from_mapping({k: v for k, v in values.items() if k not in _FIELDS},
+                             where="config")  # names an unknown key of the file as such
+        for key, value in overrides.items():
+            if value is not None and value is not False:
+                values[key] = value
+        return cls.from_mapping(values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated again)."""
+        return replace(self, **changes)
+
+    # -- derived ---------------------------------------------------------------
+
+    @property
+    def study_name(self) -> str:
+        """The study name: ``study``, or ``<dataset or file stem>-<model>``."""
+        if self.study is not None:
+            return str(self.study)
+        stem = Path(self.data).name.split(".")[0] if self.data else self.dataset
+        return f"{stem}-{self.model}"
+
+    def problem(self) -> Problem:
+        """The :class:`~trifront.problem.Problem` these settings describe."""
+        from trifront.problem import USER_FILE, Problem
+
+        return Problem(
+            dataset=USER_FILE if self.data else self.dataset,
+            model=self.model,
+            sensitive=self.sensitive,
+            fairness=self.fairness,
+            delta=float(self.delta),
+            engine=self.engine,
+            accountant=self.accountant,
+            parametrisation=self.parametrisation,
+            data_seed=int(self.data_seed),
+            data_file=str(Path(self.data).resolve()) if self.data else None,
+            label=self.label,
+            positive=self.positive,
+            schema_file=str(Path(self.schema).resolve()) if self.schema else None,
+            stats_share=float(self.stats_share),
+            public_statistics=bool(self.public_statistics),
+            allow_group_thresholds=not self.no_group_thresholds,
+            reproducible=bool(self.reproducible),
+        )
+
+    def search_space(self, *, n_train: int | None = None) -> SearchSpace:
+        """The default space of the model, with ``space`` and ``max_epsilon`` applied.
+
+        Args:
+            n_train: The public training-row count (caps the batch size).
+        """
+        from trifront.space import SearchSpace
+
+        bounds = {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.space.items()}
+        if self.max_epsilon is not None:
+            bounds["target_epsilon"] = {**bounds.get("target_epsilon", {}),
+                                        "high": float(self.max_epsilon)}
+        space = SearchSpace.default(self.model, self.parametrisation, n_train=n_train,
+                                    group_thresholds=not self.no_group_thresholds)
+        return space.with_bounds(bounds)
+
+
+_FIELDS = frozenset(f.name for f in fields(Settings)) | frozenset(ALIASES)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into a flat dict of settings (keys are checked later).
+
+    Raises:
+        ConfigError: If the file is missing or not TOML.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist.")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}.") from None
+
+
+def _integer(name: str, value: Any, *, lowest: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lowest:
+        raise ConfigError(
+            f"`{name} >= {lowest}` must hold for an integer, but got {name}={value!r}."
+        )
+
+
+def _number(
+    name: str, value: Any, *, low: float, high: float = math.inf, high_inclusive: bool = False
+) -> None:
+    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
+          and math.isfinite(float(value)) and float(value) > low
+          and (float(value) <= high if high_inclusive else float(value) < high))
+    if not ok:
+        upper = "" if math.isinf(high) else f" {'<=' if high_inclusive else '<'} {high:g}"
+        raise ConfigError(f"`{low:g} < {name}{upper}` must hold, but got {name}={value!r}.")

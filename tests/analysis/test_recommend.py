@@ -1,0 +1,95 @@
+"""``recommend`` picks the right trial of a hand-made study (no training)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from handmade import make_study
+
+from trifront.analysis.recommend import check_limits, recommend
+from trifront.cli.evaluate import evaluate_command
+from trifront.errors import ConfigError
+from trifront.problem import Problem
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trifront.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_recommend_uses_the_test_means_not_the_validation_values():
+    # On validation trial 2 is best under the limits; on test its gap is 0.06.
+    result = recommend(make_study(), max_epsilon=1.0, max_unfairness=0.05, n_seeds=3,
+                       progress=False)
+    assert result.choice is not None and result.choice.trial == 1
+    assert result.choice.test_accuracy == pytest.approx(0.825)
+    assert result.choice.seeds == [100, 101, 102]
+    command = evaluate_command(Problem(), result.choice.params, seed=result.choice.seeds[0])
+    assert "--seed 100 --split test" in command
+
+
+@pytest.mark.parametrize(("max_eps", "max_gap", "trial"), [
+    (math.inf, math.inf, 3), (0.5, 1.0, 0), (0.92, 0.2, 1), (10.0, 0.05, 1),
+])
+def test_recommend_respects_both_limits(max_eps, max_gap, trial):
+    result = recommend(make_study(), max_epsilon=max_eps, max_unfairness=max_gap, n_seeds=3,
+                       progress=False)
+    assert result.choice.trial == trial
+
+
+def test_none_qualifies_gives_the_nearest_options():
+    result = recommend(make_study(), max_epsilon=0.1, max_unfairness=0.01, n_seeds=3,
+                       progress=False)
+    assert result.choice is None
+    assert 1 <= len(result.nearest) <= 3
+    assert result.nearest[0].trial == 0  # smallest epsilon and gap overshoot
+    data = result.to_dict()
+    assert data["recommendation"] is None and data["qualifies"] is False
+
+
+@pytest.mark.parametrize(("eps", "gap"), [(-1.0, 0.1), (1.0, -0.1), (math.nan, 0.1),
+                                          (1.0, math.nan), (0.0, 0.1)])
+def test_bad_limits_are_refused(eps, gap):
+    with pytest.raises(ConfigError, match="must hold"):
+        check_limits(max_epsilon=eps, max_unfairness=gap)
+
+
+def test_recommend_cli_json(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    make_study("hand", storage=storage)
+    proc = _cli("recommend", "hand", "--storage", storage, "--max-epsilon", "1",
+                "--max-unfairness", "0.05", "--seeds", "3", "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in ("trial", "params", "epsilon", "test_accuracy", "test_accuracy_std",
+                "test_unfairness", "test_unfairness_std", "seeds", "command"):
+        assert key in out, key
+    assert out["trial"] == 1 and out["command"].startswith("trifront evaluate ")
+
+    proc = _cli("recommend", "hand", "--storage", storage, "--max-epsilon", "0.1",
+                "--max-unfairness", "0.01", "--seeds", "3", "--json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["recommendation"] is None and out["nearest"]
+
+    proc = _cli("recommend", "hand", "--storage", storage, "--max-epsilon", "1",
+                "--max-unfairness", "0.05", "--seeds", "3", "--no-progress")
+    assert proc.returncode == 0 and "trial 1" in proc.stdout and "trifront evaluate" in proc.stdout
+
+
+@pytest.mark.parametrize("bad", [["--max-epsilon", "-1"], ["--max-epsilon", "nan"],
+                                 ["--max-epsilon", "abc"], ["--max-unfairness", "-0.5"]])
+def test_recommend_cli_bad_limits_exit_2_with_one_line(tmp_path, bad):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    make_study("hand", storage=storage)
+    limits = {"--max-epsilon": "1", "--max-unfairness": "0.05"}
+    limits[bad[0]] = bad[1]
+    proc = _cli("recommend", "hand", "--storage", storage,
+                *[x for kv in limits.items() for x in kv])
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,104 @@
+"""The study layer: what a study stores, read back without the optimiser or the executors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import asdict
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from trifront.errors import ConfigError, StorageError
+from trifront.problem import Problem
+from trifront.study import (
+    ATTR_KEY,
+    INTERRUPTED,
+    counted_trials,
+    fail_trial,
+    load_study,
+    open_study,
+    requeue_interrupted,
+    study_problem,
+)
+
+
+def _record(**problem):
+    return {"problem": asdict(Problem(**problem)), "space": {"dimensions": []}}
+
+
+def test_reading_a_study_loads_no_optimiser_executor_or_runner():
+    # BoTorch is loaded by the report only to compute hypervolumes (a utility, not the
+    # optimiser); recommending loads none of it.
+    code = (
+        "import sys\n"
+        "import trifront.analysis.recommend, trifront.analysis.tuning, trifront.report.build\n"
+        "import trifront.cli.report, trifront.cli.recommend, trifront.cli.compare\n"
+        "bad = [m for m in ('trifront.runner', 'trifront.execution', 'trifront.search',"
+        " 'botorch') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_open_creates_then_refuses_other_settings(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    study = open_study(storage_url=url, study_name="a", record=_record())
+    assert study.user_attrs[ATTR_KEY]["objectives"] == ["accuracy", "epsilon", "unfairness"]
+    assert study_problem(study) == Problem()
+    with pytest.raises(ConfigError, match="dataset: stored 'adult', given 'german'"):
+        open_study(storage_url=url, study_name="a", record=_record(dataset="german"))
+    with pytest.raises(StorageError, match="no study named 'b'"):
+        open_study(storage_url=url, study_name="b", record=_record(), create=False)
+
+
+def test_a_setting_added_later_counts_as_its_default_on_resume(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    old = _record()
+    del old["problem"]["reproducible"]  # a study made before the setting existed
+    open_study(storage_url=url, study_name="a", record=old)
+    open_study(storage_url=url, study_name="a", record=_record())  # no error
+    with pytest.raises(ConfigError, match="reproducible"):
+        open_study(storage_url=url, study_name="a", record=_record(reproducible=True))
+
+
+def test_load_study_names_the_choices(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    for name in ("one", "two"):
+        open_study(storage_url=url, study_name=name, record=_record())
+    with pytest.raises(ConfigError, match="holds 2 studies"):
+        load_study(url)
+    with pytest.raises(StorageError, match="Did you mean 'one'"):
+        load_study(url, "onr")
+    assert load_study(url, "two").study_name == "two"
+
+
+def test_interrupted_trials_are_requeued_and_do_not_count(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    study = open_study(storage_url=url, study_name="a", record=_record())
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    done = study.ask(dist)
+    study.tell(done, [0.9, 1.0, 0.1])
+    broken = study.ask(dist)
+    study.tell(broken, state=TrialState.FAIL)  # failed on its own: counts
+    running = study.ask(dist)  # left RUNNING by a crash
+    assert counted_trials(study) == 2
+    assert requeue_interrupted(study) == 1
+    trials = study.get_trials()
+    assert trials[running.number].state == TrialState.FAIL
+    assert trials[running.number].user_attrs[INTERRUPTED] is True
+    assert counted_trials(study) == 2
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert len(waiting) == 1 and waiting[0].user_attrs["rerun_of"] == running.number
+    again = study.ask(dist)  # the queued parameters come first
+    assert again.params["x"] == running.params["x"]
+
+
+def test_fail_trial_without_interruption_queues_nothing(tmp_path):
+    study = open_study(storage_url=f"sqlite:///{tmp_path}/s.db", study_name="a",
+                       record=_record())
+    t = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    fail_trial(study, study.get_trials()[t.number], "boom")
+    assert [s.state for s in study.get_trials()] == [TrialState.FAIL]
+    assert counted_trials(study) == 1
