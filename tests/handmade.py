@@ -43,8 +43,12 @@ def _params(i: int, eps: float) -> dict:
 
 
 def make_study(name: str = "hand", *, storage: str | None = None, seeds: int = 3,
-               cache: bool = True, trials=TRIALS) -> optuna.Study:
-    """A trifront-looking study with cached test re-evaluations (nothing to train)."""
+               cache: bool = True, trials=TRIALS,
+               attrs: dict[int, dict] | None = None) -> optuna.Study:
+    """A trifront-looking study with cached test re-evaluations (nothing to train).
+
+    ``attrs`` adds user attributes to chosen trials: ``{trial number: {key: value}}``.
+    """
     study = optuna.create_study(study_name=name, storage=storage,
                                 directions=["maximize", "minimize", "minimize"])
     problem = Problem()
@@ -59,7 +63,8 @@ def make_study(name: str = "hand", *, storage: str | None = None, seeds: int = 3
         study.add_trial(optuna.trial.create_trial(
             params=_params(i, eps), distributions=DISTRIBUTIONS, values=[acc, eps, gap],
             user_attrs={"seed": 100 * i, "noise_multiplier": 1.0, "sample_rate": q,
-                        "steps": round(2 / q), "n_train": N_TRAIN, "delta": 1e-5},
+                        "steps": round(2 / q), "n_train": N_TRAIN, "delta": 1e-5,
+                        **(attrs or {}).get(i, {})},
         ))
     if cache:
         for t in study.trials:

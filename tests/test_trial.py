@@ -92,6 +92,10 @@ def test_every_output_says_whether_the_noise_was_seeded(tmp_path, capsys, reprod
     assert ("noise_seeded=true" in printed) is reproducible
     trials = (out / "trials.csv").read_text()
     assert "noise_seeded" in trials.splitlines()[0]
+    rep = tmp_path / "rep"
+    assert main(["report", "--storage", f"sqlite:///{db}", "--out", str(rep), "--no-png",
+                 "--no-progress", "--seeds", "1"]) == 0
+    assert json.loads((rep / "report.json").read_text())["noise_seeded"] is reproducible
 
 
 def _hiring(n: int, seed: int = 0):
@@ -133,3 +137,15 @@ def test_one_row_more_or_less_leaves_the_privacy_schedule_unchanged(tmp_path, ex
     inferred = evaluate(Problem(dataset="file", data_file=str(path), label="hired",
                                 sensitive="gender", positive="yes"), params, seed=0)
     assert inferred.schema_from_data
+
+
+def test_a_reproducible_report_flags_its_reevaluation_runs(tmp_path, capsys):
+    db, out = tmp_path / "r.db", tmp_path / "out"
+    assert main(["run", "--dataset", "german", "--trials", "1", "--jobs", "1",
+                 "--storage", f"sqlite:///{db}", "--out", str(out), "--no-progress"]) == 0
+    rep = tmp_path / "rep"
+    assert main(["report", "--storage", f"sqlite:///{db}", "--out", str(rep), "--no-png",
+                 "--no-progress", "--seeds", "1", "--reproducible"]) == 0
+    report = json.loads((rep / "report.json").read_text())
+    assert report["noise_seeded"] is True  # the search was not, the re-evaluation was
+    assert any("noise_seeded=true" in c for c in report["caveats"])

@@ -170,3 +170,24 @@ def test_every_report_command_has_help(command):
     assert proc.returncode == 0 and "usage: trifront" in proc.stdout
 
 
+
+
+@pytest.mark.parametrize("flag", ["noise_seeded", "public_statistics", "schema_from_data"])
+def test_the_report_lists_each_caveat_that_applies(tmp_path, flag):
+    # DESIGN.md rule 2 and issue 14: whatever an epsilon does not cover is said where it
+    # is shown: the summary, its "What epsilon does not cover" section and report.json.
+    clean = make_study("clean")
+    out = write_report(clean, tmp_path / "clean", reevaluate_test=False, png=False,
+                       progress=False)
+    assert json.loads(out["report.json"].read_text())[flag] is False
+    assert flag not in out["summary.md"].read_text()
+    study = make_study("flagged", attrs={1: {flag: True}})
+    out = write_report(study, tmp_path / "flagged", reevaluate_test=False, png=False,
+                       progress=False)
+    report = json.loads(out["report.json"].read_text())
+    assert report[flag] is True
+    assert sum(flag in c for c in report["caveats"]) == 1
+    summary = out["summary.md"].read_text()
+    section = summary[summary.index("## What epsilon does not cover"):]
+    assert f"{flag}=true" in section
+    assert f"{flag}=true" in out["index.html"].read_text()

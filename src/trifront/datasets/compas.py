@@ -103,6 +103,8 @@ _SCORE = (
     "from the record, not by copying the commercial score"
 )
 
+# Declarative data: the public schema written out field by field, in the same
+# shape as the other bundled cards on purpose (one reviewable entry per column).
 CARD = DatasetCard(
     name="compas",
     title="ProPublica COMPAS two-year recidivism (Broward County, 2013-2014)",

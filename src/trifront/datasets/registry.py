@@ -250,37 +250,11 @@ def load_dataset(
     source = _REGISTRY[name]
     enc = _encoded(name)
     train_s = combine_groups(card, sensitive, enc.train_s)
-    n_rows = len(enc.train[1])
-    if enc.test is None or enc.test_s is None:
-        pool_idx, test_idx = _held_out(n_rows, source.test_fraction, TEST_SPLIT_SEED)
-        test = _take(enc.train, train_s, test_idx)
-    else:
-        pool_idx = np.arange(n_rows)
-        test = _take(enc.test, combine_groups(card, sensitive, enc.test_s), None)
-    keep, held = _held_out(len(pool_idx), float(val_fraction), int(seed))
-    if len(keep) == 0 or len(held) == 0:
-        raise ConfigError(
-            f"`val_fraction` must leave at least one training and one validation row of "
-            f"the {len(pool_idx)} available, but val_fraction={val_fraction} leaves "
-            f"{len(keep)} and {len(held)}."
-        )
-    n_public, from_data = _public_count(
-        card, n_rows, val_fraction=float(val_fraction),
-        test_fraction=source.test_fraction if enc.test is None else None,
-    )
-    return Dataset(
-        card=card,
-        train=_take(enc.train, train_s, pool_idx[keep]),
-        val=_take(enc.train, train_s, pool_idx[held]),
-        test=test,
-        feature_names=card.feature_names,
-        sensitive=sensitive,
-        group_names=card.group_names(sensitive),
-        seed=int(seed),
-        val_fraction=float(val_fraction),
-        n_train_public=n_public,
-        schema_from_data=from_data,
-    )
+    shipped_test = None
+    if enc.test is not None and enc.test_s is not None:
+        shipped_test = (enc.test, combine_groups(card, sensitive, enc.test_s))
+    return _split(card, sensitive, enc.train, train_s, shipped_test, seed=int(seed),
+                  val_fraction=float(val_fraction), test_fraction=source.test_fraction)
 
 
 def dataset_from_raw(
@@ -329,24 +303,47 @@ def dataset_from_raw(
         return xy, encode_groups(frame, card, sensitive)
 
     pool_xy, pool_s = encoded(raw.train)
+    shipped_test = None if raw.test is None else encoded(raw.test)
+    return _split(card, sensitive, pool_xy, pool_s, shipped_test, seed=int(seed),
+                  val_fraction=float(val_fraction), test_fraction=float(test_fraction),
+                  schema_from_data=schema_from_data)
+
+
+def _split(
+    card: DatasetCard,
+    sensitive: str,
+    pool_xy: tuple[np.ndarray, np.ndarray],
+    pool_s: np.ndarray,
+    shipped_test: tuple[tuple[np.ndarray, np.ndarray], np.ndarray] | None,
+    *,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    schema_from_data: bool = False,
+) -> Dataset:
+    """The Dataset of encoded rows: the test split, a seeded validation split, the public count.
+
+    Without ``shipped_test`` a fixed test split (seed ``TEST_SPLIT_SEED``) is
+    carved from the pool first. Rows stay in file order inside each split.
+    """
     n_rows = len(pool_xy[1])
-    if raw.test is None:
-        pool_idx, test_idx = _held_out(n_rows, float(test_fraction), TEST_SPLIT_SEED)
+    if shipped_test is None:
+        pool_idx, test_idx = _held_out(n_rows, test_fraction, TEST_SPLIT_SEED)
         test = _take(pool_xy, pool_s, test_idx)
     else:
         pool_idx = np.arange(n_rows)
-        test_xy, test_s = encoded(raw.test)
-        test = _take(test_xy, test_s, None)
-    keep, held = _held_out(len(pool_idx), float(val_fraction), int(seed))
+        test = _take(shipped_test[0], shipped_test[1], None)
+    keep, held = _held_out(len(pool_idx), val_fraction, seed)
     if len(keep) == 0 or len(held) == 0 or len(test) == 0:
+        carved = f", test_fraction={test_fraction}" if shipped_test is None else ""
         raise ConfigError(
             f"the splits must each hold at least one row, but {n_rows} rows with "
-            f"val_fraction={val_fraction}, test_fraction={test_fraction} give "
-            f"train={len(keep)}, val={len(held)}, test={len(test)}."
+            f"val_fraction={val_fraction}{carved} give train={len(keep)}, val={len(held)}, "
+            f"test={len(test)}."
         )
     n_public, from_data = _public_count(
-        card, n_rows, val_fraction=float(val_fraction),
-        test_fraction=float(test_fraction) if raw.test is None else None,
+        card, n_rows, val_fraction=val_fraction,
+        test_fraction=test_fraction if shipped_test is None else None,
     )
     return Dataset(
         card=card,
@@ -356,8 +353,8 @@ def dataset_from_raw(
         feature_names=card.feature_names,
         sensitive=sensitive,
         group_names=card.group_names(sensitive),
-        seed=int(seed),
-        val_fraction=float(val_fraction),
+        seed=seed,
+        val_fraction=val_fraction,
         n_train_public=n_public,
         schema_from_data=bool(schema_from_data) or from_data,
     )

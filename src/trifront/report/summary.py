@@ -119,18 +119,20 @@ def summary_lines(f: ReportFacts) -> list[str]:
                  f"{f.constant_accuracy:.3f}, gap 0 — the floor any model must beat.")
     base = ref_acc if ref_acc is not None else float(top[acc])
     base_name = "the non-private model" if ref_acc is not None else "the best on the front"
-    parts = []
-    for e in PRIVACY_LEVELS:
-        row = _best(f, Limits(max_epsilon=e))
-        parts.append(f"ε ≤ {e:g}: " + ("none" if row is None else
-                     f"{row[acc]:.3f} ({_points(base - row[acc])} {base_name})"))
-    lines.append("**Price of privacy** (best accuracy, any gap): " + "; ".join(parts) + ".")
-    parts = []
-    for u in FAIRNESS_LEVELS:
-        row = _best(f, Limits(max_unfairness=u))
-        parts.append(f"gap ≤ {u:g}: " + ("none" if row is None else
-                     f"{row[acc]:.3f} ({_points(top[acc] - row[acc])} the best)"))
-    lines.append("**Price of fairness** (best accuracy, any epsilon): " + "; ".join(parts) + ".")
+    def price(limits: dict[str, Limits], against: float, name: str) -> str:
+        parts = []
+        for label, lim in limits.items():
+            row = _best(f, lim)
+            parts.append(f"{label}: " + ("none" if row is None else
+                         f"{row[acc]:.3f} ({_points(against - row[acc])} {name})"))
+        return "; ".join(parts)
+
+    privacy = {f"ε ≤ {e:g}": Limits(max_epsilon=e) for e in PRIVACY_LEVELS}
+    fairness = {f"gap ≤ {u:g}": Limits(max_unfairness=u) for u in FAIRNESS_LEVELS}
+    lines.append("**Price of privacy** (best accuracy, any gap): "
+                 + price(privacy, base, base_name) + ".")
+    lines.append("**Price of fairness** (best accuracy, any epsilon): "
+                 + price(fairness, float(top[acc]), "the best") + ".")
     row = _best(f, COMBINED)
     if row is None:
         lines.append(f"At {COMBINED.label()}: no configuration of this study qualifies.")
