@@ -1,6 +1,7 @@
 """Storage URLs: foreign or corrupt SQLite files are refused and left untouched."""
 
 import hashlib
+import importlib.util
 import sqlite3
 
 import pytest
@@ -46,3 +47,21 @@ def test_new_file_is_created_and_reopened(tmp_path):
     open_storage(url)
     check_storage(url)  # now an Optuna database: accepted
     assert (tmp_path / "new.db").exists()
+
+
+@pytest.mark.parametrize(("url", "hint"), [
+    ("postgresql://user:secret@localhost:5432/db", "pip install 'trifront[postgres]'"),
+    ("mssql+pymssql://user:secret@localhost/db", "'pymssql'"),
+])
+def test_a_url_whose_driver_is_missing_names_the_install(url, hint, capsys, tmp_path):
+    from trifront.cli import main
+
+    module = "psycopg" if url.startswith("postgresql") else "pymssql"
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here; the missing-driver path cannot be shown")
+    code = main(["run", "--dataset", "german", "--trials", "1", "--storage", url,
+                 "--out", str(tmp_path / "o"), "--no-progress", "--jobs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "not installed" in err[0] and hint in err[0]
+    assert "secret" not in err[0]  # the password is not printed

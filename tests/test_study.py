@@ -102,3 +102,17 @@ def test_fail_trial_without_interruption_queues_nothing(tmp_path):
     fail_trial(study, study.get_trials()[t.number], "boom")
     assert [s.state for s in study.get_trials()] == [TrialState.FAIL]
     assert counted_trials(study) == 1
+
+
+def test_objectives_are_named_for_optuna_dashboard(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert open_study(storage_url=url, study_name="a", record=_record()).metric_names == [
+        "accuracy", "epsilon", "unfairness"]
+    # A study made before the names: resuming names them.
+    old = optuna.create_study(storage=url, study_name="old",
+                              directions=["maximize", "minimize", "minimize"])
+    old.set_user_attr(ATTR_KEY, _record())
+    assert optuna.load_study(study_name="old", storage=url).metric_names is None
+    open_study(storage_url=url, study_name="old", record=_record())
+    assert optuna.load_study(study_name="old", storage=url).metric_names == [
+        "accuracy", "epsilon", "unfairness"]

@@ -84,9 +84,43 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     try:
         return optuna.storages.RDBStorage(url) if "://" in url else optuna.storages.get_storage(url)
     except Exception as exc:  # sqlalchemy/driver errors vary by backend
+        missing = _missing_module(exc)
+        if missing is not None:
+            raise StorageError(
+                f"cannot open storage {_redacted(url)!r}: its database driver "
+                f"{missing!r} is not installed; {_driver_hint(url, missing)}"
+            ) from None
         raise StorageError(
-            f"cannot open storage {url!r}: {exc.__class__.__name__}: {exc}"
+            f"cannot open storage {_redacted(url)!r}: {exc.__class__.__name__}: {exc}"
         ) from None
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    """The module whose absence caused ``exc`` (SQLAlchemy's driver import), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ModuleNotFoundError) and seen.name:
+            return seen.name
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _driver_hint(url: str, module: str) -> str:
+    scheme = url.split("://", 1)[0]
+    if scheme in ("postgresql", "postgresql+psycopg", "postgres"):
+        return "install it with: pip install 'trifront[postgres]'."
+    return (f"install the Python package that provides {module!r} for {scheme}:// URLs "
+            "(see SQLAlchemy's dialect list).")
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password (errors are printed and logged)."""
+    head, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, at, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{head}://{user}:***@{host}" if ":" in creds else url
 
 
 def study_names(url: str) -> list[str]:

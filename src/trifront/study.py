@@ -151,6 +151,8 @@ def open_study(
         _check_same_settings(study_name, stored, record)
         if [d.name for d in study.directions] != [d.name for d in DIRECTIONS]:
             raise ConfigError(f"study {study_name!r} does not have trifront's directions.")
+        if study.metric_names != list(OBJECTIVES):  # a study made before they were named
+            study.set_metric_names(list(OBJECTIVES))
         return study
     if not create:
         raise StorageError(
@@ -161,6 +163,7 @@ def open_study(
         storage=storage, study_name=study_name, directions=list(DIRECTIONS), sampler=sampler
     )
     study.set_user_attr(ATTR_KEY, {**record, "objectives": list(OBJECTIVES)})
+    study.set_metric_names(list(OBJECTIVES))  # optuna-dashboard shows them by name
     return study
 
 

@@ -138,3 +138,41 @@ def test_corrupt_and_foreign_storage(tmp_path, capsys):
     con.close()
     for db, message in ((corrupt, "SQLite"), (foreign, "something else")):
         assert message in _run_bad([], db, tmp_path, capsys)
+
+
+def test_out_naming_an_existing_file_is_refused_before_training(existing_db, tmp_path,
+                                                                  capsys):
+    target = tmp_path / "some.csv"
+    target.write_text("keep me\n")
+    before = hashlib.sha256(existing_db.read_bytes()).hexdigest()
+    code = main(["run", "--dataset", "german", "--trials", "2", "--storage",
+                 f"sqlite:///{existing_db}", "--study", "keep", "--out", str(target),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is an existing file" in err[0]
+    assert target.read_text() == "keep me\n"
+    assert hashlib.sha256(existing_db.read_bytes()).hexdigest() == before
+    for command in (["report", "keep"], ["compare", "keep"]):
+        code = main([*command, "--storage", f"sqlite:///{existing_db}", "--out", str(target)])
+        assert code == 2 and "is an existing file" in capsys.readouterr().err
+
+
+def test_out_in_a_folder_that_cannot_be_written_is_refused(tmp_path, capsys):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permission bits
+            target = tmp_path / "plain-file" / "out"
+            (tmp_path / "plain-file").write_text("")
+        else:
+            target = locked / "out"
+        code = main(["run", "--dataset", "german", "--trials", "1", "--out", str(target),
+                     "--storage", f"sqlite:///{tmp_path / 'x.db'}", "--no-progress"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "--out" in err[0]
+        assert not (tmp_path / "x.db").exists()
+    finally:
+        locked.chmod(0o700)

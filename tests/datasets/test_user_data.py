@@ -250,7 +250,7 @@ def test_bad_file_endings_and_malformed_files(tmp_path) -> None:
         load_user_data(tmp_path / "data.xlsx", label="hired", sensitive="gender")
     path = tmp_path / "data.csv"
     path.write_text("a,b\n1,2\n3,4,5\n")
-    with pytest.raises(DataError, match="not a well-formed CSV"):
+    with pytest.raises(DataError, match="not a well-formed comma-separated file"):
         load_user_data(path, label="a", sensitive="b")
     path.write_text("a,a,b\n1,2,3\n")
     with pytest.raises(DataError, match=r"must be unique, but \['a'\]"):
@@ -312,3 +312,16 @@ def test_parquet_cells_are_checked_like_csv(tmp_path, monkeypatch) -> None:
     ds = load_user_data(path, label="hired", sensitive="gender")
     assert ds.n_train + len(ds.val) + len(ds.test) == N
     assert isinstance(ds.card.feature("score"), NumericFeature)
+
+
+@pytest.mark.parametrize(("sep", "name"), [(";", "data.csv"), ("\t", "data.csv"),
+                                           (";", "data.csv.gz"), (",", "data.tsv")])
+def test_the_delimiter_is_read_from_the_header(tmp_path, sep, name) -> None:
+    # A spreadsheet in a comma-decimal locale writes ';'-separated ".csv" files.
+    frame = _frame()
+    path = _write(tmp_path, frame, name=name, sep=sep)
+    ds = load_user_data(path, label="hired", sensitive="gender", seed=0)
+    reference = load_user_data(_write(tmp_path, frame, name="plain.csv"), label="hired",
+                               sensitive="gender", seed=0)
+    np.testing.assert_array_equal(ds.train.X, reference.train.X)
+    assert ds.feature_names == reference.feature_names

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
+from trifront.errors import ConfigError
 from trifront.settings import DEFAULT_STORAGE, Settings
 
 
@@ -117,6 +120,25 @@ def add_knob_flags(g: Any) -> None:
     g.add_argument("--stats-share", type=FRACTION, metavar="FRACTION",
                    help="share of the target epsilon the knobs' privatised statistics alone "
                    "spend; DP-SGD's sigma is solved for the composed rest (default 0.5)")
+
+
+def check_out_dir(path: str, *, flag: str = "--out") -> None:
+    """Refuse an output directory that cannot be written, before any work starts.
+
+    Raises:
+        ConfigError: If ``path`` is an existing file, or no directory on its way
+            can be written.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{flag} {path!r} is an existing file; give a directory (created "
+                          "if missing).")
+    ancestor = p if p.exists() else next((a for a in p.parents if a.exists()), Path("."))
+    if not ancestor.is_dir():
+        raise ConfigError(f"{flag} {path!r} cannot be created: {str(ancestor)!r} is a file.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path!r} cannot be written: no write permission in "
+                          f"{str(ancestor)!r}.")
 
 
 def add_storage_flag(p: Any) -> None:

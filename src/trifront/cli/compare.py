@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trifront.cli.common import add_storage_flag
+from trifront.cli.common import add_storage_flag, check_out_dir
 from trifront.settings import DEFAULT_STORAGE
 
 
@@ -27,6 +27,7 @@ def main(args: argparse.Namespace) -> int:
     from trifront.report.compare import write_comparison
     from trifront.study import load_study
 
+    check_out_dir(args.out)
     studies = [load_study(args.storage or DEFAULT_STORAGE, name) for name in args.studies]
     paths = write_comparison(studies, args.out)
     table = pd.read_csv(paths["compare.csv"])

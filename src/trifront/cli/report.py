@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from trifront.cli.common import POSITIVE_INT, add_reproducible_flag, add_storage_flag
+from trifront.cli.common import (
+    POSITIVE_INT,
+    add_reproducible_flag,
+    add_storage_flag,
+    check_out_dir,
+)
 from trifront.settings import DEFAULT_STORAGE
 
 
@@ -43,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
     from trifront.report.build import write_report
     from trifront.study import load_study
 
+    check_out_dir(args.out)
     study = load_study(args.storage or DEFAULT_STORAGE, args.study)
     paths = write_report(
         study, args.out, n_seeds=args.seeds, reevaluate_test=not args.no_reevaluate,

@@ -15,6 +15,7 @@ from trifront.cli.common import (
     add_knob_flags,
     add_problem_flags,
     add_storage_flag,
+    check_out_dir,
     settings_from,
 )
 
@@ -67,6 +68,7 @@ def main(args: argparse.Namespace) -> int:
     from trifront.runner import RunConfig, run_study
 
     settings = settings_from(args, config=args.config)
+    check_out_dir(settings.out)
     problem = settings.problem()
     if problem.data_file is not None and problem.schema_file is None:
         from trifront.datasets import describe_inferred

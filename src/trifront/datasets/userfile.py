@@ -8,6 +8,7 @@ here decides how a column is encoded: that is the schema's job (a declared
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import numbers
 from collections.abc import Sequence
@@ -67,6 +68,31 @@ def _strip(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda col: col.astype(str).str.strip())
 
 
+_SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+#: Delimiters a delimited text file may use, in order of preference.
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(path: Path, default: str) -> str:
+    """The delimiter of a text table, from its header line.
+
+    ``default`` (the one its name promises: ``,`` for ``.csv``) unless the
+    header holds none of it but another of :data:`DELIMITERS`, as a
+    ``;``-separated file from a spreadsheet in a comma-decimal locale does.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return default  # the reader reports the problem with the file itself
+    if default in header:
+        return default
+    counts = {d: header.count(d) for d in DELIMITERS if d != default}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else default
+
+
 def _read_csv(path: Path, sep: str) -> Table:
     try:
         cells = pd.read_csv(
@@ -86,8 +112,8 @@ def _read_csv(path: Path, sep: str) -> Table:
     except (pd.errors.ParserError, ValueError) as exc:
         detail = " ".join(str(exc).split())
         raise DataError(
-            f"data file {str(path)!r} is not a well-formed {'CSV' if sep == ',' else 'TSV'} "
-            f"file ({detail}); every row must have as many fields as the header."
+            f"data file {str(path)!r} is not a well-formed {_SEP_NAMES.get(sep, repr(sep))}"
+            f"-separated file ({detail}); every row must have as many fields as the header."
         ) from exc
     cells = _strip(cells)
     header = cells.iloc[0].tolist()
@@ -170,7 +196,9 @@ def read_user_table(path: str | PathLike[str]) -> Table:
             f"data file {str(p)!r} is empty; a header line with column names and at least "
             "one data row are required."
         )
-    return _read_parquet(p) if fmt == "parquet" else _read_csv(p, "," if fmt == "csv" else "\t")
+    if fmt == "parquet":
+        return _read_parquet(p)
+    return _read_csv(p, sniff_delimiter(p, "," if fmt == "csv" else "\t"))
 
 
 def read_table(path: str | PathLike[str]) -> tuple[pd.DataFrame, np.ndarray, str]:
