@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/trifront run --dataset adult --model logreg --trials $(DEMO_TRIALS) \
 		--storage $(DEMO_DB) --study demo --out $(DEMO_OUT)
+	$(VENV)/bin/trifront report demo --storage $(DEMO_DB) --out $(DEMO_OUT)
 
 test: install
 	$(VENV)/bin/pytest -q

@@ -45,7 +45,7 @@ from trifront.models import make_model
 from trifront.privacy import TrainConfig, train
 from trifront.privacy.accounting import sampling_schedule
 from trifront.privacy.dpsgd import make_generators
-from trifront.privacy.fast_engine import poisson_batches
+from trifront.privacy.sampling import poisson_batches
 
 VARIANTS = {
     # name: (engine, private)

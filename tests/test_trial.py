@@ -55,10 +55,11 @@ def test_the_secret_seed_is_never_stored_or_printed(tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr("trifront.trial.secrets.randbits", spy)
     db, out = tmp_path / "s.db", tmp_path / "out"
+    one_split = ["--cv-folds", "1"]  # one training per trial, so three secrets in all
     assert main(["run", "--dataset", "german", "--trials", "2", "--jobs", "1",
                  "--storage", f"sqlite:///{db}", "--out", str(out), "--no-progress",
-                 "--startup-trials", "2"]) == 0
-    assert main(["evaluate", "--dataset", "german", *SCHEDULE, "--json"]) == 0
+                 "--startup-trials", "2", *one_split]) == 0
+    assert main(["evaluate", "--dataset", "german", *SCHEDULE, "--json", *one_split]) == 0
     printed = capsys.readouterr().out
     assert len(drawn) == 3  # one fresh secret per training run
     blobs = [db.read_bytes().decode("latin-1"), printed,
@@ -139,13 +140,21 @@ def test_one_row_more_or_less_leaves_the_privacy_schedule_unchanged(tmp_path, ex
     assert inferred.schema_from_data
 
 
-def test_a_reproducible_report_flags_its_reevaluation_runs(tmp_path, capsys):
+def test_a_reproducible_reevaluation_is_flagged_in_the_report(tmp_path, capsys):
+    import dataclasses
+
+    from trifront.analysis.reevaluate import reevaluate
+    from trifront.report.build import write_report
+    from trifront.study import load_study, study_problem
+
     db, out = tmp_path / "r.db", tmp_path / "out"
-    assert main(["run", "--dataset", "german", "--trials", "1", "--jobs", "1",
-                 "--storage", f"sqlite:///{db}", "--out", str(out), "--no-progress"]) == 0
-    rep = tmp_path / "rep"
-    assert main(["report", "--storage", f"sqlite:///{db}", "--out", str(rep), "--no-png",
-                 "--no-progress", "--seeds", "1", "--reproducible"]) == 0
-    report = json.loads((rep / "report.json").read_text())
+    assert main(["run", "--dataset", "german", "--trials", "1", "--jobs", "1", "--cv-folds",
+                 "1", "--storage", f"sqlite:///{db}", "--out", str(out), "--no-progress"]) == 0
+    study = load_study(f"sqlite:///{db}")
+    seeded = dataclasses.replace(study_problem(study), reproducible=True)
+    reevaluate(study, trials=[0], n_seeds=1, progress=False, problem=seeded)
+    paths = write_report(study, tmp_path / "rep", reevaluate_test=False, png=False,
+                         progress=False)
+    report = json.loads(paths["report.json"].read_text())
     assert report["noise_seeded"] is True  # the search was not, the re-evaluation was
     assert any("noise_seeded=true" in c for c in report["caveats"])

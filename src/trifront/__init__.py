@@ -8,7 +8,8 @@ The public API::
 
 ``trifront.run`` takes every setting of ``trifront run`` by its flag name
 (``trifront.Settings`` lists them); ``trifront.load_study`` opens a study
-written earlier.
+written earlier; ``trifront.load_model`` loads a model ``trifront export``
+wrote (``predict_proba``, ``predict``, ``.card``).
 
 Names are imported on first use, so ``trifront --help`` does not pay for torch.
 """
@@ -26,6 +27,7 @@ _EXPORTS = {
     "RunConfig": "trifront.runner",
     "Settings": "trifront.settings",
     "load_study": "trifront.study",
+    "load_model": "trifront.deploy",
     "Problem": "trifront.problem",
     "TrialResult": "trifront.problem",
     "SearchSpace": "trifront.space",
@@ -45,6 +47,7 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 if TYPE_CHECKING:  # static re-exports for type checkers and IDEs
     from trifront.analysis.pareto import hypervolume, pareto_front, pareto_mask  # noqa: F401
     from trifront.datasets import list_datasets, load_dataset  # noqa: F401
+    from trifront.deploy import load_model  # noqa: F401
     from trifront.errors import ConfigError, DataError, PrivacyError, TrifrontError  # noqa: F401
     from trifront.problem import Problem, TrialResult  # noqa: F401
     from trifront.runner import RunConfig, run, run_study  # noqa: F401

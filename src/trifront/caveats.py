@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["CAVEATS", "active_caveats", "caveat_flags"]
+__all__ = ["CAVEATS", "active_caveats", "caveat_flags", "single_epsilon_caveats"]
 
 #: Flag -> the sentence that says what epsilon then does not cover.
 CAVEATS: dict[str, str] = {
@@ -60,3 +60,43 @@ def _missing(value: Any) -> bool:
 def active_caveats(flags: Mapping[str, bool]) -> list[str]:
     """The sentences of the flags that are set, in a fixed order."""
     return [text for key, text in CAVEATS.items() if flags.get(key)]
+
+
+def single_epsilon_caveats(
+    *, delta: float, n_trials: int | None, subject: str = "Each epsilon in this report is",
+    test_use: str = "used by this report",
+) -> list[str]:
+    """What the epsilon of one training run does not cover, in plain words.
+
+    The report's "What ε does not cover" box and the exported model card say
+    the same things with these sentences.
+
+    Args:
+        delta: The delta epsilon is stated at.
+        n_trials: How many models the search trained on the same rows (None:
+            the run was not chosen by a search, and that sentence is left out).
+        subject: What the first sentence speaks of, ending in a verb ("This
+            model's epsilon is").
+        test_use: What the test rows were used for.
+
+    Returns:
+        The sentences, light Markdown (``**bold**``).
+    """
+    lines = [
+        f"{subject} the guarantee of **one** training run, at delta = {delta:g}, for the "
+        "training rows only.",
+    ]
+    if n_trials is not None:
+        lines.append(
+            f"The search trained {n_trials} models on the same rows, and chose among them by "
+            "their results. Releasing the chosen model alone does not reset that: the choice "
+            "depends on all runs, so the honest cost of the whole study is the composition of "
+            "every run."
+        )
+    lines += [
+        "Releasing more than one model (for example several points of the front) costs the "
+        "composition of their runs: at worst the sum of their epsilons (and of their deltas).",
+        "Validation rows (used to score and choose configurations) and test rows "
+        f"({test_use}) are used without any privacy protection.",
+    ]
+    return lines

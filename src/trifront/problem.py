@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from trifront.datasets import Dataset, list_datasets, load_dataset, load_user_data
+from trifront.datasets.folds import fold_dataset, folds_for
 from trifront.errors import ConfigError, unknown_name
 from trifront.fairness import FAIRNESS_METRICS
 from trifront.models import MODELS
@@ -89,6 +90,11 @@ class TrialResult:
             of the fair term (0: none).
         stats_noise_histograms: Noise multiplier of the score histograms (0: none).
         account_seconds: Wall time of the privacy accounting (sigma and epsilon).
+        cv_folds: Folds the validation score was cross-validated over (1: the
+            single validation split).
+        accuracy_se: Standard error of ``accuracy`` across the folds (NaN
+            without cross-validation).
+        unfairness_se: Standard error of ``unfairness`` across the folds.
     """
 
     accuracy: float
@@ -124,6 +130,9 @@ class TrialResult:
     stats_noise_sums: float = 0.0
     stats_noise_histograms: float = 0.0
     account_seconds: float = 0.0
+    cv_folds: int = 1
+    accuracy_se: float = math.nan
+    unfairness_se: float = math.nan
 
     @property
     def values(self) -> tuple[float, float, float]:
@@ -149,6 +158,15 @@ def _cached_dataset(
         return load_user_data(data_file, label=label, sensitive=sensitive, positive=positive,
                               seed=seed, schema=schema_file)
     return load_dataset(name, seed=seed, sensitive=sensitive)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_fold(ds: Dataset, fold: int, folds: int) -> Dataset:
+    return fold_dataset(ds, fold=fold, folds=folds)
+
+
+#: The validation fraction every split of a problem uses (the loaders' default).
+VAL_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -188,6 +206,11 @@ class Problem:
         reproducible: Seed the noise and the Poisson sampling from the trial's
             public seed (research and tests). Off by default: each run draws
             them from the operating system and never stores the seed.
+        cv_folds: Score a trial on the validation split by k-fold
+            cross-validation over the non-test rows (1: the single split; else
+            ``datasets.folds.folds_for(val_fraction)``, 5). For small data sets.
+        fold: The fold whose rows :meth:`data` holds out as validation (set
+            by the cross-validation of one trial; None: the standard split).
     """
 
     dataset: str = "adult"
@@ -207,6 +230,8 @@ class Problem:
     public_statistics: bool = False
     allow_group_thresholds: bool = True
     reproducible: bool = False
+    cv_folds: int = 1
+    fold: int | None = None
 
     def __post_init__(self) -> None:
         if self.data_file is not None:
@@ -241,13 +266,23 @@ class Problem:
             raise ConfigError(
                 f"`0 < stats_share < 1` must hold, but got stats_share={self.stats_share}."
             )
+        if self.cv_folds != 1 and self.cv_folds != folds_for(VAL_FRACTION):
+            raise ConfigError(
+                f"cv_folds must be 1 (one validation split) or {folds_for(VAL_FRACTION)} (folds "
+                f"as large as the training split), but got cv_folds={self.cv_folds!r}."
+            )
+        if self.fold is not None and not (self.cv_folds > 1 and 0 <= self.fold < self.cv_folds):
+            raise ConfigError(f"fold={self.fold!r} needs cv_folds > fold, got {self.cv_folds}.")
 
     def data(self) -> Dataset:
-        """The encoded data set (cached per process)."""
-        return _cached_dataset(
+        """The encoded data set (cached per process); with ``fold``, that fold's split."""
+        ds = _cached_dataset(
             self.dataset, self.data_seed, self.sensitive, self.data_file, self.label,
             self.positive, self.schema_file,
         )
+        if self.fold is None:
+            return ds
+        return _cached_fold(ds, self.fold, self.cv_folds)
 
     def validate(self) -> Dataset:
         """Load the data and check the settings that depend on it (delta < 1/n).

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from trifront import __version__
+from trifront.crossval import scored_majority_rate
 from trifront.errors import ConfigError
 from trifront.execution import (
     ExecutionConfig,
@@ -162,7 +163,8 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     """
     ds = config.problem.validate()
     eps_max = config.space.epsilon_max or DEFAULT_EPSILON_MAX
-    ref = reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max)
+    majority = scored_majority_rate(ds, cv_folds=config.problem.cv_folds)
+    ref = reference_point(majority_rate=majority, epsilon_max=eps_max)
     if config.focus_unfairness is not None:
         ref = (ref[0], ref[1], float(config.focus_unfairness))
     known = {1: known_target_epsilon} if config.problem.parametrisation == "epsilon" else None
@@ -176,7 +178,7 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     record = {
         **config.settings(),
         "reference_point": list(ref),
-        "majority_rate": ds.majority_rate,
+        "majority_rate": majority,
         "seed": config.seed,
         "sampler": config.sampler,
         "version": __version__,

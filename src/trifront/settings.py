@@ -74,6 +74,9 @@ class Settings:
         reproducible: Seed the DP noise and the Poisson sampling from ``seed``
             (research mode): epsilon then holds only while the seed is secret,
             and every output says ``noise_seeded: true``.
+        cv_folds: Score each trial by k-fold cross-validation on the non-test
+            rows (5), or on the single validation split (1); None chooses 5
+            below ``trifront.crossval.CV_BELOW`` public training rows.
         trials: The study's total number of trials.
         sampler: The optimiser (see ``trifront.search.SAMPLERS``).
         startup_trials: Quasi-random trials before model-based proposals.
@@ -106,6 +109,7 @@ class Settings:
     public_statistics: bool = False
     stats_share: float = 0.5
     reproducible: bool = False
+    cv_folds: int | None = None
     trials: int = 24
     sampler: str = "trifront"
     startup_trials: int = 8
@@ -200,10 +204,14 @@ class Settings:
         return f"{stem}-{self.model}"
 
     def problem(self) -> Problem:
-        """The :class:`~trifront.problem.Problem` these settings describe."""
+        """The :class:`~trifront.problem.Problem` these settings describe.
+
+        With ``cv_folds=None`` this loads the data to choose the folds from
+        the public row count.
+        """
         from trifront.problem import USER_FILE, Problem
 
-        return Problem(
+        problem = Problem(
             dataset=USER_FILE if self.data else self.dataset,
             model=self.model,
             sensitive=self.sensitive,
@@ -221,7 +229,14 @@ class Settings:
             public_statistics=bool(self.public_statistics),
             allow_group_thresholds=not self.no_group_thresholds,
             reproducible=bool(self.reproducible),
+            cv_folds=1 if self.cv_folds is None else int(self.cv_folds),
         )
+        if self.cv_folds is None:
+            from trifront.crossval import auto_folds
+
+            folds = auto_folds(problem.validate().n_train_public)
+            problem = replace(problem, cv_folds=folds)
+        return problem
 
     def search_space(self, *, n_train: int | None = None) -> SearchSpace:
         """The default space of the model, with ``space`` and ``max_epsilon`` applied.

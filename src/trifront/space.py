@@ -118,6 +118,36 @@ _THRESHOLDS = Dimension(
 )
 
 
+#: The public training-row count the default epochs and batch bounds are set for
+#: (Adult's). Smaller data sets get more epochs and smaller batches, so that a run
+#: still takes enough steps: see ``_scaled`` and bench/RESULTS.md ("small data").
+REFERENCE_N = 26_000
+#: Most epochs searched on the smallest data sets.
+MAX_EPOCHS = 60
+
+
+def _scaled(d: Dimension, n_train: int) -> Dimension:
+    """A dimension's bounds for a data set of ``n_train`` public training rows.
+
+    * ``batch_size``: at most a quarter of the rows; at least ``n / 40`` (16 to
+      64), so small data sets can take more, smaller steps;
+    * ``epochs``: up to ``10 * sqrt(REFERENCE_N / n)`` (10 on Adult, about 28 on
+      COMPAS, ``MAX_EPOCHS`` on German credit), on a log scale when wide: with
+      640 rows and a batch of 64, 10 epochs are only 100 steps, too few for
+      DP-SGD to move past the constant predictor.
+
+    Everything here depends on the public count only (DESIGN.md rule 8).
+    """
+    if d.name == "batch_size":
+        high = min(d.high, max(8, n_train // 4))
+        low = min(d.low, max(16, n_train // 40), high)
+        return replace(d, low=low, high=high)
+    if d.name == "epochs":
+        high = int(min(MAX_EPOCHS, max(d.high, round(d.high * math.sqrt(REFERENCE_N / n_train)))))
+        return replace(d, high=high, log=high > 2 * d.high)
+    return d
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """The searched dimensions and how privacy is parametrised.
@@ -169,10 +199,7 @@ class SearchSpace:
         extra = _MLP if model == "mlp" else ()
         common: tuple[Dimension, ...] = _COMMON
         if n_train is not None:
-            batch = next(d for d in _COMMON if d.name == "batch_size")
-            high = min(batch.high, max(8, n_train // 4))
-            capped = replace(batch, low=min(batch.low, high), high=high)
-            common = tuple(capped if d.name == "batch_size" else d for d in _COMMON)
+            common = tuple(_scaled(d, n_train) for d in _COMMON)
         fair: tuple[Dimension, ...] = ()
         if knobs:
             fair = (*_KNOBS, _THRESHOLDS) if group_thresholds else _KNOBS

@@ -18,6 +18,7 @@ analysis and the report read studies through it without loading BoTorch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -152,7 +153,7 @@ def open_study(
         if [d.name for d in study.directions] != [d.name for d in DIRECTIONS]:
             raise ConfigError(f"study {study_name!r} does not have trifront's directions.")
         if study.metric_names != list(OBJECTIVES):  # a study made before they were named
-            study.set_metric_names(list(OBJECTIVES))
+            _name_objectives(study)
         return study
     if not create:
         raise StorageError(
@@ -163,8 +164,15 @@ def open_study(
         storage=storage, study_name=study_name, directions=list(DIRECTIONS), sampler=sampler
     )
     study.set_user_attr(ATTR_KEY, {**record, "objectives": list(OBJECTIVES)})
-    study.set_metric_names(list(OBJECTIVES))  # optuna-dashboard shows them by name
+    _name_objectives(study)
     return study
+
+
+def _name_objectives(study: optuna.Study) -> None:
+    """Name the three values, so optuna-dashboard shows accuracy, epsilon, unfairness."""
+    with warnings.catch_warnings():  # experimental in Optuna, stable enough to name values
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(OBJECTIVES))
 
 
 def _problem_defaults() -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trifront.crossval import cross_validated
 from trifront.datasets import Dataset, Split
 from trifront.errors import ConfigError, TrialFailedError, unknown_name
 from trifront.fairness import unfairness
@@ -50,10 +51,11 @@ from trifront.privacy import (
     sampling_schedule,
     train,
 )
-from trifront.privacy.dpsgd import epoch_starts
+from trifront.privacy.dpsgd import StepObserver, epoch_starts
 from trifront.problem import SPLITS, Problem, TrialResult
 
-__all__ = ["Fitted", "PrivacyPlan", "evaluate", "fit", "plan_privacy", "secret_seed"]
+__all__ = ["ExtraRows", "Fitted", "PrivacyPlan", "evaluate", "fit", "initial_model",
+           "plan_privacy", "secret_seed", "trial_result"]
 
 #: Bits of operating-system entropy behind each run's noise and sampling.
 SECRET_BITS = 128
@@ -128,6 +130,38 @@ def plan_privacy(
 
 
 @dataclass(frozen=True, eq=False)
+class ExtraRows:
+    """Rows trained on after the training split (the audit's canaries).
+
+    They go through the same engine path as every row (Poisson sampling,
+    clipping, noise), with loss weight 1 and no fair-loss term; the knobs'
+    statistics never read them.
+
+    Attributes:
+        X: Encoded features of the rows actually trained on, shape ``k x d``.
+        y: Their labels in ``{0, 1}``, shape ``(k,)``.
+        public_count: How many rows the schedule counts for them (public:
+            every candidate canary, included or not), added to the data set's
+            public row count.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    public_count: int
+
+
+class _PaddedFairTerm:
+    """A fair term over the first ``n`` rows; the rows after them get coefficient 0."""
+
+    def __init__(self, inner: FairPenalty, n: int) -> None:
+        self.inner, self.n = inner, n
+
+    def refresh(self, logits: torch.Tensor) -> torch.Tensor:
+        coef = self.inner.refresh(logits[: self.n])
+        return torch.cat([coef, coef.new_zeros(len(logits) - self.n)])
+
+
+@dataclass(frozen=True, eq=False)
 class Fitted:
     """A trained model with everything needed to score it and to state its privacy.
 
@@ -162,7 +196,23 @@ class Fitted:
     max_grad_norm: float | None
 
 
-def fit(problem: Problem, params: Mapping[str, Any], *, seed: int) -> Fitted:
+def initial_model(
+    problem: Problem, params: Mapping[str, Any], *, n_features: int, seed: int
+) -> torch.nn.Module:
+    """The untrained model of a configuration: public, a function of the public seed."""
+    width = int(params["hidden"]) if "hidden" in params else 64
+    hidden = (width,) * int(params.get("depth", 1))
+    return make_model(problem.model, n_features=n_features, hidden=hidden, seed=int(seed))
+
+
+def fit(
+    problem: Problem,
+    params: Mapping[str, Any],
+    *,
+    seed: int,
+    extra: ExtraRows | None = None,
+    observe: StepObserver | None = None,
+) -> Fitted:
     """Train one configuration with DP-SGD (and choose its private thresholds).
 
     Args:
@@ -170,6 +220,10 @@ def fit(problem: Problem, params: Mapping[str, Any], *, seed: int) -> Fitted:
         params: Searched values (see :func:`evaluate`).
         seed: The public seed: model initialisation (and, only when
             ``problem.reproducible``, the noise and sampling).
+        extra: Rows appended to the training split (the audit's canaries);
+            their ``public_count`` joins the public row count of the schedule.
+        observe: The audit's white-box view of every step's noisy gradient
+            sum (:class:`~trifront.privacy.dpsgd.StepObserver`); None in training.
 
     Raises:
         ConfigError: On a missing or invalid parameter.
@@ -185,7 +239,8 @@ def fit(problem: Problem, params: Mapping[str, Any], *, seed: int) -> Fitted:
             f"attribute at prediction time), but got group_thresholds={p['group_thresholds']}."
         )
     t0 = time.perf_counter()
-    plan = plan_privacy(problem, p, knobs, n_public=ds.n_train_public)
+    n_public = int(ds.n_train_public) + (0 if extra is None else int(extra.public_count))
+    plan = plan_privacy(problem, p, knobs, n_public=n_public)
     sigma, q, steps = plan.noise_multiplier, plan.sample_rate, plan.steps
     private = sigma > 0
     if private:
@@ -201,9 +256,7 @@ def fit(problem: Problem, params: Mapping[str, Any], *, seed: int) -> Fitted:
 
     # The public seed fixes the initialisation; the noise comes from a secret.
     noise_seed = int(seed) if problem.reproducible else secret_seed()
-    width = int(p["hidden"]) if "hidden" in p else 64
-    hidden = (width,) * int(p.get("depth", 1))
-    model = make_model(problem.model, n_features=ds.n_features, hidden=hidden, seed=int(seed))
+    model = initial_model(problem, p, n_features=ds.n_features, seed=int(seed))
     config = TrainConfig(
         lr=float(p["lr"]),
         epochs=int(p["epochs"]),
@@ -215,8 +268,15 @@ def fit(problem: Problem, params: Mapping[str, Any], *, seed: int) -> Fitted:
     y = torch.from_numpy(ds.train.y).float()
     gen = stats_generator(noise_seed)
     weights, fair = _in_training_knobs(problem, ds, knobs, plan.stats, gen)
+    fair_term: Any = fair
+    if extra is not None and len(extra.y):
+        n_real, k = len(y), len(extra.y)
+        X = torch.cat([X, torch.as_tensor(extra.X, dtype=X.dtype)])
+        y = torch.cat([y, torch.as_tensor(extra.y, dtype=y.dtype)])
+        weights = None if weights is None else torch.cat([weights, weights.new_ones(k)])
+        fair_term = None if fair is None else _PaddedFairTerm(fair, n_real)
     log = train(model, X, y, config, seed=noise_seed, engine=problem.engine,
-                sample_weight=weights, fair=fair, n_public=ds.n_train_public)
+                sample_weight=weights, fair=fair_term, n_public=n_public, observe=observe)
     del noise_seed
     if (log.steps, log.sample_rate) != (steps, q):  # the accountant's schedule is the one run
         raise RuntimeError(f"the engine ran T={log.steps}, q={log.sample_rate} but the "
@@ -237,7 +297,7 @@ def fit(problem: Problem, params: Mapping[str, Any], *, seed: int) -> Fitted:
         )
     return Fitted(model=model, thresholds=thresholds, knobs=knobs, plan=plan,
                   epsilon=float(eps), epsilon_rdp=float(eps_rdp), epsilon_sgd=float(eps_sgd),
-                  epsilon_stats=float(eps_stats), n_public=int(ds.n_train_public),
+                  epsilon_stats=float(eps_stats), n_public=n_public,
                   schema_from_data=bool(ds.schema_from_data), train_seconds=float(log.seconds),
                   account_seconds=float(account_seconds), max_grad_norm=config.max_grad_norm)
 
@@ -268,18 +328,42 @@ def evaluate(
     """
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
+    if split == "val" and problem.cv_folds > 1 and problem.fold is None:
+        return cross_validated(problem, params, seed=seed, evaluate=evaluate)
     fitted = fit(problem, params, seed=seed)
     t1 = time.perf_counter()
     ds = problem.data()
     part = ds.val if split == "val" else ds.test
     accuracy, gap = _score(fitted.model, part, fitted.thresholds, problem.fairness)
     eval_seconds = fitted.account_seconds + time.perf_counter() - t1
+    return trial_result(problem, fitted, seed=seed, split=split, accuracy=accuracy,
+                        unfairness=gap, eval_seconds=eval_seconds)
+
+
+def trial_result(
+    problem: Problem, fitted: Fitted, *, seed: int, split: str, accuracy: float,
+    unfairness: float, eval_seconds: float = 0.0,
+) -> TrialResult:
+    """The record of a fitted run scored on ``split``: objectives, bookkeeping, caveat flags.
+
+    :func:`evaluate` and the model export (``trifront.deploy``) both record a
+    run with it, so every output states a run's privacy and flags the same way.
+
+    Args:
+        problem: The problem the run was fitted on.
+        fitted: The run (:func:`fit`).
+        seed: Its public seed.
+        split: Where ``accuracy`` and ``unfairness`` were measured.
+        accuracy: Accuracy on ``split``.
+        unfairness: The fairness gap on ``split``.
+        eval_seconds: Wall time of accounting + scoring.
+    """
     knobs, plan, stats = fitted.knobs, fitted.plan, fitted.plan.stats
     uses_stats = knobs.needs_counts or knobs.group_thresholds is not None
     return TrialResult(
         accuracy=accuracy,
         epsilon=fitted.epsilon,
-        unfairness=gap,
+        unfairness=unfairness,
         split=split,
         fairness_metric=problem.fairness,
         delta=float(problem.delta),

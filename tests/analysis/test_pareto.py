@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,3 +141,27 @@ def test_pareto_front_of_an_empty_study_has_the_columns() -> None:
     assert list(pareto_front(study).columns) == ["trial", "accuracy", "epsilon", "unfairness"]
     with pytest.raises(ConfigError, match="has 1"):
         pareto_front(optuna.create_study())
+
+
+def test_the_constant_predictor_dominates_what_is_no_more_accurate():
+    from trifront.analysis.pareto import front_mask, with_constant
+
+    values = np.array([[0.70, 0.5, 0.00],    # below the majority rate: dominated
+                       [0.75, 0.1, 0.00],    # equal to it: dominated (epsilon > 0)
+                       [0.80, 1.0, 0.05],    # on the front
+                       [0.79, 2.0, 0.06]])   # dominated by the previous one
+    assert front_mask(values, majority_rate=0.75).tolist() == [False, False, True, False]
+    assert front_mask(values, majority_rate=None).tolist() == [False, True, True, False]
+    table = with_constant(pd.DataFrame({"trial": [2], "accuracy": [0.8], "epsilon": [1.0],
+                                        "unfairness": [0.05]}), 0.75)
+    assert table["configuration"].tolist() == ["constant predictor", "DP-SGD"]
+    assert table.iloc[0][["accuracy", "epsilon", "unfairness"]].tolist() == [0.75, 0.0, 0.0]
+
+
+def test_pareto_front_of_a_study_leaves_out_what_the_constant_predictor_beats():
+    from handmade import make_study
+
+    from trifront.analysis.pareto import pareto_front
+
+    study = make_study(trials=[(0.80, 0.3, 0.03, 0.8, 0.03), (0.70, 0.1, 0.01, 0.7, 0.01)])
+    assert pareto_front(study)["trial"].tolist() == [0]  # 0.70 < majority 0.76

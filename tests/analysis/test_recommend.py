@@ -21,19 +21,25 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_recommend_uses_the_test_means_not_the_validation_values():
-    # On validation trial 2 is best under the limits; on test its gap is 0.06.
+def test_recommend_chooses_on_validation_and_reports_the_test_numbers_of_that_choice():
+    # On validation trial 2 is best under the limits; on test its gap is 0.06. Choosing
+    # by test (trial 1) would report a test score inflated by the choice itself.
     result = recommend(make_study(), max_epsilon=1.0, max_unfairness=0.05, n_seeds=3,
                        progress=False)
-    assert result.choice is not None and result.choice.trial == 1
-    assert result.choice.test_accuracy == pytest.approx(0.825)
-    assert result.choice.seeds == [100, 101, 102]
+    assert result.choice is not None and result.choice.trial == 2
+    assert result.choice.val_accuracy == pytest.approx(0.83)
+    assert result.choice.test_accuracy == pytest.approx(0.815)
+    assert result.choice.test_unfairness == pytest.approx(0.06)  # said, not hidden
+    assert result.choice.seeds == [200, 201, 202]
+    data = result.to_dict()
+    assert data["selected_by"] == "validation"
+    assert data["uses_sensitive_at_prediction"] is False
     command = evaluate_command(Problem(), result.choice.params, seed=result.choice.seeds[0])
-    assert "--seed 100 --split test" in command
+    assert "--seed 200 --split test" in command
 
 
 @pytest.mark.parametrize(("max_eps", "max_gap", "trial"), [
-    (math.inf, math.inf, 3), (0.5, 1.0, 0), (0.92, 0.2, 1), (10.0, 0.05, 1),
+    (math.inf, math.inf, 3), (0.5, 1.0, 0), (0.92, 0.2, 1), (10.0, 0.05, 2),
 ])
 def test_recommend_respects_both_limits(max_eps, max_gap, trial):
     result = recommend(make_study(), max_epsilon=max_eps, max_unfairness=max_gap, n_seeds=3,
@@ -68,7 +74,8 @@ def test_recommend_cli_json(tmp_path):
     for key in ("trial", "params", "epsilon", "test_accuracy", "test_accuracy_std",
                 "test_unfairness", "test_unfairness_std", "seeds", "command"):
         assert key in out, key
-    assert out["trial"] == 1 and out["command"].startswith("trifront evaluate ")
+    assert out["trial"] == 2 and out["command"].startswith("trifront evaluate ")
+    assert out["selected_by"] == "validation"
 
     proc = _cli("recommend", "hand", "--storage", storage, "--max-epsilon", "0.1",
                 "--max-unfairness", "0.01", "--seeds", "3", "--json", "--no-progress")
@@ -78,7 +85,8 @@ def test_recommend_cli_json(tmp_path):
 
     proc = _cli("recommend", "hand", "--storage", storage, "--max-epsilon", "1",
                 "--max-unfairness", "0.05", "--seeds", "3", "--no-progress")
-    assert proc.returncode == 0 and "trial 1" in proc.stdout and "trifront evaluate" in proc.stdout
+    assert proc.returncode == 0 and "trial 2" in proc.stdout and "trifront evaluate" in proc.stdout
+    assert "chosen on validation" in proc.stdout
 
 
 @pytest.mark.parametrize("bad", [["--max-epsilon", "-1"], ["--max-epsilon", "nan"],

@@ -87,7 +87,10 @@ def test_run_writes_front_and_resumes(tmp_path):
     front = pd.read_csv(out / "front.csv")
     assert len(trials) == 3
     assert REQUIRED_COLUMNS <= set(trials.columns) and REQUIRED_COLUMNS <= set(front.columns)
-    assert 1 <= len(front) <= 3 and set(front["trial"]) <= set(trials["trial"])
+    assert front["configuration"].iloc[0] == "constant predictor"  # always on the front
+    trained = front[front["trial"].notna()]
+    assert 0 <= len(trained) <= 3 and set(trained["trial"]) <= set(trials["trial"])
+    assert (trained["accuracy"] > front["accuracy"].iloc[0]).all()
     html = (out / "front.html").read_text()
     assert "Scatter3d" in html or "scatter3d" in html
     # Self-contained: plotly's script is inlined, no script is fetched.

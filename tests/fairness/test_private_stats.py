@@ -167,10 +167,12 @@ def test_statistics_cost_appears_in_the_composed_epsilon(accountant: str) -> Non
     assert spend.epsilon <= spend.epsilon_sgd + spend.epsilon_stats  # composition is subadditive
     assert spend.epsilon_rdp >= spend.epsilon * (1 - 1e-3)
     if accountant == "pld":
-        # Known values (measured): SGD alone 0.96464, statistics alone 0.23355, composed 1.00012.
-        assert spend.epsilon_sgd == pytest.approx(0.96464, abs=2e-4)
+        # Known values (measured with dp_accounting on a fine grid): SGD alone 0.96464,
+        # statistics alone 0.23355, composed 1.00012; the PLD backend's grid keeps it
+        # within 0.5 % above (measured 0.96733 and 1.00281).
+        assert 0.96464 * (1 - 2e-4) <= spend.epsilon_sgd <= 0.96464 * 1.005
         assert spend.epsilon_stats == pytest.approx(0.233546, abs=1e-5)
-        assert spend.epsilon == pytest.approx(1.00012, abs=2e-4)
+        assert 1.00012 * (1 - 2e-4) <= spend.epsilon <= 1.00012 * 1.005
     # the two releases of sigma = 20 are one Gaussian of sigma = 20 / sqrt(2)
     merged = account(**sgd, accountant=accountant, extra_gaussians=(20 / math.sqrt(2),))
     assert merged.epsilon == pytest.approx(spend.epsilon, rel=1e-9)

@@ -593,3 +593,19 @@ def test_the_schedule_and_the_divisor_come_from_the_public_count(engine: str) ->
     assert (a.sample_rate, a.steps, a.expected_batch_size) == (1.0, 3, 100.0)
     assert (b.sample_rate, b.steps, b.expected_batch_size) == (1.0, 3, 100.0)
     torch.testing.assert_close(wa, wb)
+
+
+def test_fast_engine_trains_on_one_thread_and_restores_the_count() -> None:
+    # Its steps are dispatch-bound: more intra-op threads only add synchronisation.
+    X, y = _problem(100, 3, seed=3)
+    config = TrainConfig(lr=0.1, epochs=1, batch_size=10, max_grad_norm=1.0, noise_multiplier=1.0)
+    seen: list[int] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(make_model("logreg", n_features=3, seed=0), X, y, config, seed=0, engine="fast",
+              observe=lambda step, grads: seen.append(torch.get_num_threads()))
+        assert set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

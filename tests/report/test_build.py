@@ -66,10 +66,11 @@ def test_importances_small_and_normal_studies():
 def test_tuning_privacy_composes_search_and_reevaluation_runs():
     study = make_study()
     tp = tuning_privacy(study)
-    assert tp.n_search_runs == 5 and tp.n_reevaluation_runs == 15 and tp.n_unknown == 0
+    # 3 test and 3 validation re-evaluation runs per trial: each trained on the rows.
+    assert tp.n_search_runs == 5 and tp.n_reevaluation_runs == 30 and tp.n_unknown == 0
     eps = [t.values[1] for t in study.trials]
-    assert tp.basic_epsilon == pytest.approx(sum(eps) + 3 * sum(eps))
-    assert tp.delta_total == pytest.approx(20 * 1e-5)
+    assert tp.basic_epsilon == pytest.approx(sum(eps) + 6 * sum(eps))
+    assert tp.delta_total == pytest.approx(35 * 1e-5)
     assert tp.largest_single_epsilon == 5.0
     assert 0 < tp.rdp_epsilon
     assert tuning_privacy(study, include_reevaluation=False).n_runs == 5
@@ -93,9 +94,13 @@ def test_report_files_are_complete_and_self_contained(tmp_path):
     assert "test" in summary and "Price of privacy" in summary
     assert "basic composition" in summary
     front = (tmp_path / "front.csv").read_text().splitlines()
-    assert "test_accuracy" in front[0] and len(front) == 1 + 4
+    assert "test_accuracy" in front[0] and len(front) == 1 + 1 + 4
+    assert front[1].startswith(",constant predictor,0.76,0.0,0.0")  # always on the front
     data = json.loads(paths["report.json"].read_text())
-    assert data["nonprivate"]["test_accuracy"] == pytest.approx(0.86)
+    tuned, fair02, fair05 = data["references"]
+    assert tuned["test_accuracy"] == pytest.approx(0.86) and tuned["limit"] is None
+    assert (fair02["limit"], fair05["limit"]) == (0.02, 0.05)
+    assert "tuned for itself" in summary and "Non-private fair ceiling at gap ≤ 0.02" in summary
     assert len(data["front"]) == 4
 
 

@@ -9,6 +9,7 @@ against a fixed reference point, so studies of the same problem are comparable.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,7 +24,17 @@ from optuna.trial import TrialState
 from trifront.errors import ConfigError
 from trifront.objectives import DIRECTIONS, OBJECTIVES, reference_point_max, to_maximisation
 
-__all__ = ["hypervolume", "hypervolume_history", "pareto_front", "pareto_mask"]
+__all__ = [
+    "CONSTANT",
+    "constant_row",
+    "front_mask",
+    "hypervolume",
+    "hypervolume_history",
+    "pareto_front",
+    "pareto_mask",
+    "study_majority_rate",
+    "with_constant",
+]
 
 _DIRECTION_NAMES = {
     "maximize": StudyDirection.MAXIMIZE,
@@ -185,6 +196,56 @@ def _flatten(prefix: str, obj: Mapping[str, Any], out: dict[str, Any]) -> None:
             out[name] = value
 
 
+#: The label of the constant predictor's row in a front table.
+CONSTANT = "constant predictor"
+
+
+def front_mask(values: np.ndarray, *, majority_rate: float | None) -> np.ndarray:
+    """The configurations on the front once the constant predictor is on it too.
+
+    The constant predictor (always the majority class) is free: epsilon 0, gap
+    0 and the majority rate as accuracy. It dominates every configuration that
+    is no more accurate, so those leave the front (they stay in ``trials.csv``).
+
+    Args:
+        values: ``n x 3`` (accuracy, epsilon, unfairness) in natural units.
+        majority_rate: The constant predictor's accuracy (None: no such point).
+
+    Returns:
+        ``n`` booleans: Pareto-optimal and strictly more accurate than the
+        constant predictor.
+    """
+    v = np.asarray(values, dtype=float).reshape(-1, len(OBJECTIVES))
+    mask = pareto_mask(v) if len(v) else np.zeros(0, dtype=bool)
+    if majority_rate is not None and math.isfinite(majority_rate):
+        mask &= v[:, 0] > majority_rate
+    return mask
+
+
+def constant_row(majority_rate: float) -> dict[str, Any]:
+    """The constant predictor as a row of a front table (trial number empty)."""
+    return {"trial": None, "configuration": CONSTANT, "accuracy": float(majority_rate),
+            "epsilon": 0.0, "unfairness": 0.0}
+
+
+def with_constant(front: pd.DataFrame, majority_rate: float | None) -> pd.DataFrame:
+    """``front`` with the constant predictor's row first (epsilon 0)."""
+    if majority_rate is None or not math.isfinite(majority_rate):
+        return front
+    row = pd.DataFrame([constant_row(majority_rate)])
+    rest = front.assign(configuration="DP-SGD") if len(front) else front
+    return pd.concat([row, rest], ignore_index=True) if len(rest) else row
+
+
+def study_majority_rate(study: optuna.Study) -> float | None:
+    """The constant predictor's validation accuracy stored with a trifront study."""
+    from trifront.study import ATTR_KEY
+
+    stored = study.user_attrs.get(ATTR_KEY)
+    rate = stored.get("majority_rate") if isinstance(stored, Mapping) else None
+    return float(rate) if rate is not None else None
+
+
 def pareto_front(study: optuna.Study) -> pd.DataFrame:
     """The completed trials of ``study`` on its Pareto front.
 
@@ -198,6 +259,8 @@ def pareto_front(study: optuna.Study) -> pd.DataFrame:
         user attribute (nested dicts flattened as ``user_attrs_<a>.<b>``), as in
         ``optuna.Study.trials_dataframe``. The prefixes keep a searched
         parameter named ``epsilon`` (the target) apart from the achieved epsilon.
+        Configurations the constant predictor dominates (no more accurate than
+        the majority rate) are not on the front (see :func:`front_mask`).
     """
     if len(study.directions) != len(OBJECTIVES):
         raise ConfigError(
@@ -214,6 +277,8 @@ def pareto_front(study: optuna.Study) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     values = np.array([t.values for t in trials], dtype=float)
     mask = pareto_mask(values, study.directions)
+    if [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]:
+        mask = front_mask(values, majority_rate=study_majority_rate(study))
     rows = []
     for t, on_front in zip(trials, mask, strict=True):
         if not on_front:

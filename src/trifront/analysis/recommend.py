@@ -1,11 +1,12 @@
 """Which configuration to deploy under limits on epsilon and on the fairness gap.
 
 The recommendation is the configuration of the validation Pareto front whose
-*test re-evaluation* (mean over the seeds, see ``analysis.reevaluate``) has the
-best accuracy while its epsilon is at most ``max_epsilon`` and its mean test
-unfairness at most ``max_unfairness``. Epsilon is a property of the training
-run (sigma, q, steps), the same for every seed. Ties go to the smaller epsilon,
-then the smaller gap.
+*validation re-evaluation* (mean over the seeds, see ``analysis.reevaluate``)
+has the best accuracy while its epsilon is at most ``max_epsilon`` and its mean
+validation gap at most ``max_unfairness``; the test split then scores that one
+configuration only, so its test numbers are not inflated by the choice.
+Epsilon is a property of the training run (sigma, q, steps), the same for
+every seed. Ties go to the smaller epsilon, then the smaller gap.
 
 When nothing qualifies, the result says so and lists the nearest options:
 the configurations with the smallest relative violation of the limits.
@@ -68,9 +69,11 @@ class Option:
         test_accuracy_std: Sample std of the test accuracy (NaN for one seed).
         test_unfairness: Mean test fairness gap over ``seeds``.
         test_unfairness_std: Sample std of the test gap (NaN for one seed).
-        val_accuracy: Validation accuracy seen by the search (one seed).
-        val_unfairness: Validation gap seen by the search (one seed).
-        seeds: Public seeds of the re-evaluation.
+        val_accuracy: Mean validation accuracy over ``seeds`` (what chose it).
+        val_unfairness: Mean validation gap over ``seeds``.
+        seeds: Public seeds of the re-evaluations.
+        uses_sensitive_at_prediction: Its decisions need the sensitive
+            attribute (per-group thresholds).
     """
 
     trial: int
@@ -84,6 +87,7 @@ class Option:
     val_accuracy: float
     val_unfairness: float
     seeds: list[int]
+    uses_sensitive_at_prediction: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN std becomes None)."""
@@ -134,6 +138,7 @@ class Recommendation:
         out: dict[str, Any] = {
             "max_epsilon": _finite_or_none(self.limits.max_epsilon),
             "max_unfairness": _finite_or_none(self.limits.max_unfairness),
+            "selected_by": "validation",
             "fairness_metric": self.fairness_metric,
             "qualifies": choice is not None,
             "recommendation": choice,
@@ -153,57 +158,32 @@ def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _option(row: pd.Series, problem: Problem) -> Option:
+_VAL = {"accuracy": "val_mean_accuracy", "unfairness": "val_mean_unfairness"}
+
+
+def _option(val: pd.Series, test: pd.Series, problem: Problem, trial: Any) -> Option:
     return Option(
-        trial=int(row["trial"]),
-        params=dict(row["params"]),
-        epsilon=float(row["epsilon"]),
+        trial=int(val["trial"]),
+        params=dict(val["params"]),
+        epsilon=float(val["epsilon"]),
         delta=float(problem.delta),
-        test_accuracy=float(row["test_accuracy"]),
-        test_accuracy_std=float(row["test_accuracy_std"]),
-        test_unfairness=float(row["test_unfairness"]),
-        test_unfairness_std=float(row["test_unfairness_std"]),
-        val_accuracy=float(row["val_accuracy"]),
-        val_unfairness=float(row["val_unfairness"]),
-        seeds=[int(s) for s in row["seeds"]],
+        test_accuracy=float(test["test_accuracy"]),
+        test_accuracy_std=float(test["test_accuracy_std"]),
+        test_unfairness=float(test["test_unfairness"]),
+        test_unfairness_std=float(test["test_unfairness_std"]),
+        val_accuracy=float(val["val_mean_accuracy"]),
+        val_unfairness=float(val["val_mean_unfairness"]),
+        seeds=[int(x) for x in val["seeds"]],
+        uses_sensitive_at_prediction=bool(
+            trial.user_attrs.get("uses_sensitive_at_prediction", False)),
     )
 
 
 def _violation(row: pd.Series, limits: Limits) -> float:
     eps_over = max(0.0, row["epsilon"] / limits.max_epsilon - 1.0)
     scale = max(limits.max_unfairness, 0.01)
-    gap_over = max(0.0, (row["test_unfairness"] - limits.max_unfairness) / scale)
+    gap_over = max(0.0, (row[_VAL["unfairness"]] - limits.max_unfairness) / scale)
     return eps_over + gap_over
-
-
-def choose(
-    points: pd.DataFrame, limits: Limits, problem: Problem, *,
-    constant_accuracy: float = math.nan, flags: dict[str, bool] | None = None,
-) -> Recommendation:
-    """Pick the recommendation from re-evaluated points (no training).
-
-    Args:
-        points: Output of ``reevaluate``.
-        limits: The limits.
-        problem: The study's problem (for delta, metric and the command).
-        constant_accuracy: Accuracy of the constant predictor (for the warning).
-        flags: The study's caveat flags.
-    """
-    c = constant_accuracy
-    f = dict(flags or {})
-    best = best_under(points, limits)
-    if best is not None:
-        return Recommendation(limits, problem.fairness, _option(best, problem),
-                              n_candidates=len(points), constant_accuracy=c, flags=f)
-    usable = points.dropna(subset=["test_accuracy", "test_unfairness"])
-    if usable.empty:
-        return Recommendation(limits, problem.fairness, None, n_candidates=len(points),
-                              constant_accuracy=c, flags=f)
-    ranked = usable.assign(_v=[_violation(r, limits) for _, r in usable.iterrows()])
-    ranked = ranked.sort_values(["_v", "test_accuracy"], ascending=[True, False])
-    nearest = [_option(r, problem) for _, r in ranked.head(N_NEAREST).iterrows()]
-    return Recommendation(limits, problem.fairness, None, nearest, n_candidates=len(points),
-                          constant_accuracy=c, flags=f)
 
 
 def recommend(
@@ -214,19 +194,24 @@ def recommend(
     n_seeds: int = DEFAULT_SEEDS,
     progress: bool = True,
 ) -> Recommendation:
-    """The best test-accuracy configuration meeting both limits.
+    """The configuration to deploy: chosen on validation, reported on test.
 
-    Only front configurations that can meet the epsilon limit are re-evaluated
-    (epsilon is known without training); if none qualifies after that, the
-    ``N_NEAREST`` front configurations with the smallest epsilon above the
-    limit are re-evaluated too, to offer the nearest options. Re-evaluations
-    are cached in the study and shared with ``trifront report``.
+    The front configurations that can meet the epsilon limit (epsilon is known
+    without training) are retrained with ``n_seeds`` public seeds and scored on
+    the **validation** split; the best mean validation accuracy whose mean
+    validation gap meets the limit is chosen. Only the chosen configuration is
+    then retrained on the same seeds and scored on the **test** split, so its
+    test numbers are an unbiased estimate (choosing by test would not be).
+    When none qualifies, the ``N_NEAREST`` options with the smallest relative
+    violation (also by validation, including the front configurations just
+    above the epsilon limit) are returned with their test numbers.
+    Re-evaluations are cached in the study and shared with ``trifront report``.
 
     Args:
         study: A trifront study.
         max_epsilon: Largest acceptable epsilon (at the study's delta); inf: none.
-        max_unfairness: Largest acceptable mean test gap; inf: none.
-        n_seeds: Seeds of the test re-evaluation.
+        max_unfairness: Largest acceptable mean gap; inf: none.
+        n_seeds: Training runs per configuration in each re-evaluation.
         progress: Show a progress bar on stderr.
 
     Raises:
@@ -235,19 +220,37 @@ def recommend(
     limits = check_limits(max_epsilon=max_epsilon, max_unfairness=max_unfairness)
     problem = study_problem(study)
     front = front_trials(study)
-    within = [t.number for t in front if t.values[1] <= limits.max_epsilon]
-    points = reevaluate(study, trials=within, n_seeds=n_seeds, progress=progress,
-                        problem=problem)
+    by_number = {t.number: t for t in front}
     constant = float(study_settings(study).get("majority_rate", math.nan))
     flags = caveat_flags(t.user_attrs for t in study.get_trials(deepcopy=False))
-    result = choose(points, limits, problem, constant_accuracy=constant, flags=flags)
-    if result.choice is not None:
-        return result
+
+    def on_val(numbers: list[int]) -> pd.DataFrame:
+        return reevaluate(study, trials=numbers, n_seeds=n_seeds, progress=progress,
+                          problem=problem, split="val")
+
+    def on_test(row: pd.Series) -> pd.Series:
+        test = reevaluate(study, trials=[int(row["trial"])], n_seeds=n_seeds,
+                          progress=progress, problem=problem)
+        return test.iloc[0]
+
+    def option(row: pd.Series) -> Option:
+        return _option(row, on_test(row), problem, by_number[int(row["trial"])])
+
+    points = on_val([t.number for t in front if t.values[1] <= limits.max_epsilon])
+    best = best_under(points, limits, **_VAL) if len(points) else None
+    if best is not None:
+        return Recommendation(limits, problem.fairness, option(best), n_candidates=len(points),
+                              constant_accuracy=constant, flags=flags)
     above = sorted((t for t in front if t.values[1] > limits.max_epsilon),
                    key=lambda t: (t.values[1], t.number))[:N_NEAREST]
     if above:
-        extra = reevaluate(study, trials=[t.number for t in above], n_seeds=n_seeds,
-                           progress=progress, problem=problem)
+        extra = on_val([t.number for t in above])
         points = pd.concat([points, extra], ignore_index=True) if len(points) else extra
-        result = choose(points, limits, problem, constant_accuracy=constant, flags=flags)
-    return result
+    usable = points.dropna(subset=list(_VAL.values()))
+    nearest: list[Option] = []
+    if not usable.empty:
+        ranked = usable.assign(_v=[_violation(r, limits) for _, r in usable.iterrows()])
+        ranked = ranked.sort_values(["_v", _VAL["accuracy"]], ascending=[True, False])
+        nearest = [option(r) for _, r in ranked.head(N_NEAREST).iterrows()]
+    return Recommendation(limits, problem.fairness, None, nearest, n_candidates=len(points),
+                          constant_accuracy=constant, flags=flags)

@@ -31,7 +31,7 @@ import pandas as pd
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from trifront.analysis.pareto import pareto_mask
+from trifront.analysis.pareto import front_mask, pareto_mask, study_majority_rate
 from trifront.errors import ConfigError, TrialFailedError
 from trifront.problem import Problem
 from trifront.study import study_problem, study_settings, trial_seed
@@ -39,19 +39,26 @@ from trifront.trial import evaluate
 
 __all__ = [
     "CACHE_PREFIX",
+    "RUN_CACHE_PREFIXES",
+    "VAL_CACHE_PREFIX",
     "DEFAULT_SEEDS",
     "NONPRIVATE_KEY",
     "cached_run_records",
     "cached_runs",
     "front_trials",
-    "nonprivate_reference",
     "reevaluate",
     "reevaluation_seeds",
 ]
 
 DEFAULT_SEEDS = 5
 CACHE_PREFIX = "test_eval:"
+#: Validation re-evaluations (``recommend`` chooses on them), cached the same way.
+VAL_CACHE_PREFIX = "val_eval:"
+#: Every cache of retraining runs: each one is a DP-SGD run on the training rows.
+RUN_CACHE_PREFIXES = (CACHE_PREFIX, VAL_CACHE_PREFIX)
 NONPRIVATE_KEY = f"{CACHE_PREFIX}nonprivate"
+#: Column prefix of the re-evaluation means, by split.
+SPLIT_COLUMNS = {"test": "test", "val": "val_mean"}
 
 
 def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -62,7 +69,8 @@ def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     ]
     if not trials:
         return []
-    mask = pareto_mask(np.array([t.values for t in trials], dtype=float))
+    mask = front_mask(np.array([t.values for t in trials], dtype=float),
+                      majority_rate=study_majority_rate(study))
     return [t for t, keep in zip(trials, mask, strict=True) if keep]
 
 
@@ -92,7 +100,7 @@ def cached_run_records(study: optuna.Study) -> list[dict]:
     """Every cached re-evaluation run of the study (for their caveat flags)."""
     out: list[dict] = []
     for key, entry in study.user_attrs.items():
-        if key.startswith(CACHE_PREFIX) and isinstance(entry, Mapping):
+        if key.startswith(RUN_CACHE_PREFIXES) and isinstance(entry, Mapping):
             out.extend(dict(r) for r in entry.get("runs", []) if "failed" not in r)
     return out
 
@@ -106,12 +114,12 @@ def _store_runs(
 
 
 def _train_runs(
-    problem: Problem, params: Mapping[str, Any], seeds: Iterable[int], bar: tqdm
+    problem: Problem, params: Mapping[str, Any], seeds: Iterable[int], bar: tqdm, split: str
 ) -> dict[int, dict]:
     runs: dict[int, dict] = {}
     for seed in seeds:
         try:
-            r = evaluate(problem, params, seed=seed, split="test")
+            r = evaluate(problem, params, seed=seed, split=split)
             runs[seed] = {
                 "seed": seed, "accuracy": r.accuracy, "unfairness": r.unfairness,
                 "epsilon": r.epsilon, "train_seconds": r.train_seconds,
@@ -132,6 +140,7 @@ class _Job:
     params: dict[str, Any]
     seeds: list[int]
     have: dict[int, dict]
+    split: str = "test"
 
     @property
     def missing(self) -> list[int]:
@@ -143,20 +152,21 @@ def _run_jobs(
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     todo = sum(len(j.missing) for j in jobs)
+    splits = "/".join(sorted({j.split for j in jobs})) or "test"
     with tqdm(
-        total=todo, desc=f"test re-evaluation of {study.study_name}", unit="run",
+        total=todo, desc=f"{splits} re-evaluation of {study.study_name}", unit="run",
         file=sys.stderr, disable=not progress or todo == 0, dynamic_ncols=True,
     ) as bar:
         for job in jobs:
             if not job.missing:
                 continue
-            new = _train_runs(problem, job.params, job.missing, bar)
+            new = _train_runs(problem, job.params, job.missing, bar, job.split)
             job.have.update(new)
             # Written after each configuration, so an interrupted report keeps its work.
             _store_runs(study, job.key, job.params, job.have, (extra or {}).get(job.key))
 
 
-def _summarise(runs: Sequence[dict]) -> dict[str, Any]:
+def _summarise(runs: Sequence[dict], prefix: str = "test") -> dict[str, Any]:
     ok = [r for r in runs if "failed" not in r]
     acc = np.array([r["accuracy"] for r in ok], dtype=float)
     gap = np.array([r["unfairness"] for r in ok], dtype=float)
@@ -165,10 +175,10 @@ def _summarise(runs: Sequence[dict]) -> dict[str, Any]:
         return float(a.std(ddof=1)) if len(a) >= 2 else math.nan
 
     return {
-        "test_accuracy": float(acc.mean()) if len(acc) else math.nan,
-        "test_accuracy_std": std(acc),
-        "test_unfairness": float(gap.mean()) if len(gap) else math.nan,
-        "test_unfairness_std": std(gap),
+        f"{prefix}_accuracy": float(acc.mean()) if len(acc) else math.nan,
+        f"{prefix}_accuracy_std": std(acc),
+        f"{prefix}_unfairness": float(gap.mean()) if len(gap) else math.nan,
+        f"{prefix}_unfairness_std": std(gap),
         "seeds": [int(r["seed"]) for r in runs],
         "n_failed": len(runs) - len(ok),
     }
@@ -181,11 +191,15 @@ def reevaluate(
     n_seeds: int = DEFAULT_SEEDS,
     progress: bool = True,
     problem: Problem | None = None,
+    split: str = "test",
 ) -> pd.DataFrame:
     """Retrain configurations with ``n_seeds`` seeds and score them on the test split.
 
     Cached runs are reused; only missing seeds are trained, and new runs are
     written back to the study (``test_eval:<trial>`` study user attributes).
+    With ``split="val"`` the runs are scored on the validation split instead
+    (cached as ``val_eval:<trial>``; ``recommend`` chooses on them) and the
+    mean columns are named ``val_mean_*``; ``on_test_front`` is then absent.
 
     Args:
         study: A trifront study.
@@ -209,7 +223,11 @@ def reevaluate(
     """
     if not isinstance(n_seeds, int) or n_seeds < 1:
         raise ConfigError(f"`seeds >= 1` must hold, but got seeds={n_seeds}.")
+    if split not in SPLIT_COLUMNS:
+        raise ConfigError(f"unknown split {split!r}; accepted: {', '.join(SPLIT_COLUMNS)}.")
     problem = problem or study_problem(study)
+    prefix = SPLIT_COLUMNS[split]
+    cache = CACHE_PREFIX if split == "test" else VAL_CACHE_PREFIX
     if trials is None:
         chosen = front_trials(study)
     else:
@@ -224,9 +242,9 @@ def reevaluate(
         chosen = [by_number[n] for n in trials]
     jobs = []
     for t in chosen:
-        key = f"{CACHE_PREFIX}{t.number}"
+        key = f"{cache}{t.number}"
         jobs.append(_Job(key, dict(t.params), reevaluation_seeds(study, t, n_seeds),
-                         cached_runs(study, key, t.params)))
+                         cached_runs(study, key, t.params), split))
     _run_jobs(study, problem, jobs, progress=progress)
 
     rows = []
@@ -236,54 +254,22 @@ def reevaluate(
             "epsilon": float(t.values[1]),
             "val_accuracy": float(t.values[0]),
             "val_unfairness": float(t.values[2]),
+            # Standard errors across cross-validation folds (NaN for one split).
+            "val_accuracy_se": float(t.user_attrs.get("accuracy_se", math.nan)),
+            "val_unfairness_se": float(t.user_attrs.get("unfairness_se", math.nan)),
         }
-        row.update(_summarise([job.have[s] for s in job.seeds]))
+        row.update(_summarise([job.have[s] for s in job.seeds], prefix))
         row["params"] = dict(t.params)
         row.update(t.params)
         rows.append(row)
-    columns = ["trial", "epsilon", "val_accuracy", "val_unfairness", "test_accuracy",
-               "test_accuracy_std", "test_unfairness", "test_unfairness_std", "seeds",
-               "n_failed", "on_test_front", "params"]
+    columns = ["trial", "epsilon", "val_accuracy", "val_unfairness", f"{prefix}_accuracy",
+               f"{prefix}_accuracy_std", f"{prefix}_unfairness", f"{prefix}_unfairness_std",
+               "seeds", "n_failed", *(["on_test_front"] if split == "test" else []), "params"]
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
-    values = frame[["test_accuracy", "epsilon", "test_unfairness"]].to_numpy(dtype=float)
-    frame["on_test_front"] = pareto_mask(values)
+    if split == "test":
+        values = frame[["test_accuracy", "epsilon", "test_unfairness"]].to_numpy(dtype=float)
+        frame["on_test_front"] = pareto_mask(values)
     rest = [c for c in frame.columns if c not in columns]
     return frame[columns + rest].sort_values(["epsilon", "trial"]).reset_index(drop=True)
-
-
-def nonprivate_reference(
-    study: optuna.Study,
-    *,
-    n_seeds: int = DEFAULT_SEEDS,
-    progress: bool = True,
-    problem: Problem | None = None,
-) -> dict[str, Any] | None:
-    """The non-private reference model on the test split, mean over ``n_seeds`` seeds.
-
-    The configuration is that of the completed trial with the best validation
-    accuracy, trained with ``target_epsilon = inf`` (no clipping, no noise).
-    Its seeds are ``reevaluation_seeds`` of that trial. Only available in the
-    epsilon parametrisation.
-
-    Returns:
-        ``{"trial", "params", "test_accuracy", "test_accuracy_std",
-        "test_unfairness", "test_unfairness_std", "seeds", "n_failed"}``, or
-        None when the study has no completed trial or is noise-parametrised.
-    """
-    problem = problem or study_problem(study)
-    if problem.parametrisation != "epsilon":
-        return None
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.values is not None]
-    if not done:
-        return None
-    best = max(done, key=lambda t: (t.values[0], -t.number))
-    params = {**best.params, "target_epsilon": math.inf}
-    job = _Job(NONPRIVATE_KEY, params, reevaluation_seeds(study, best, n_seeds),
-               cached_runs(study, NONPRIVATE_KEY, params))
-    _run_jobs(study, problem, [job], progress=progress,
-              extra={NONPRIVATE_KEY: {"trial": best.number}})
-    return {"trial": best.number, "params": params,
-            **_summarise([job.have[s] for s in job.seeds])}

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from trifront.analysis.reevaluate import CACHE_PREFIX, NONPRIVATE_KEY
+from trifront.analysis.reevaluate import NONPRIVATE_KEY, RUN_CACHE_PREFIXES
 from trifront.privacy import epsilon as account_epsilon
 from trifront.privacy.dpsgd import epoch_starts
 from trifront.study import study_problem
@@ -256,9 +256,9 @@ def tuning_privacy(study: optuna.Study, *, include_reevaluation: bool = True) ->
     if include_reevaluation:
         by_number = {t.number: t for t in trials}
         for key, entry in study.user_attrs.items():
-            if not key.startswith(CACHE_PREFIX) or key == NONPRIVATE_KEY:
+            if not key.startswith(RUN_CACHE_PREFIXES) or key == NONPRIVATE_KEY:
                 continue
-            owner = by_number.get(int(key[len(CACHE_PREFIX):]))
+            owner = by_number.get(int(key.split(":", 1)[1]))
             if owner is None or not owner.values:
                 continue
             run = _run_of(owner.params, owner.user_attrs, problem=problem, n_train=n_train,
@@ -275,7 +275,8 @@ def tuning_privacy(study: optuna.Study, *, include_reevaluation: bool = True) ->
         "Validation and test rows are used without privacy to score and choose "
         "configurations; no epsilon here protects them.",
     ]
-    if NONPRIVATE_KEY in study.user_attrs:
+    if NONPRIVATE_KEY in study.user_attrs or any(
+            key.startswith("reference:") for key in study.user_attrs):
         notes.append("The non-private reference model has no privacy guarantee: it is shown "
                      "for comparison only and is not composed (its epsilon is infinite).")
     public = sum(r.public_stats for r in runs)

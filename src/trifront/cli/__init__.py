@@ -17,10 +17,13 @@ from collections.abc import Callable, Sequence
 
 from trifront import __version__
 from trifront.cli import (
+    audit,
     bench,
     compare,
     datasets,
     evaluate,
+    export,
+    predict,
     recommend,
     report,
     run,
@@ -31,7 +34,8 @@ from trifront.errors import TrifrontError
 
 __all__ = ["build_parser", "main"]
 
-_MODULES = (run, evaluate, schema, datasets, report, recommend, compare, bench)
+_MODULES = (run, evaluate, audit, schema, datasets, report, recommend, export, predict, compare,
+            bench)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     m.__name__.rsplit(".", 1)[1]: m.main for m in _MODULES
 }

@@ -99,6 +99,10 @@ def add_problem_flags(p: Any) -> None:
     p.add_argument("--seed", type=NON_NEGATIVE_INT,
                    help="public seed: initialisation, splits, the sampler (default 0); the DP "
                    "noise and sampling always come from the operating system")
+    p.add_argument("--cv-folds", type=number(low=1, low_inclusive=True, integer=True),
+                   metavar="K", help="score on the validation split by K-fold cross-validation "
+                   "over the non-test rows (5) or on the one split (1); default: 5 below "
+                   "10,000 public training rows (small data: one split's score is noise)")
     add_reproducible_flag(p)
 
 

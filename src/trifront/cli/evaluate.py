@@ -26,6 +26,7 @@ from trifront.errors import ConfigError
 
 if TYPE_CHECKING:
     from trifront.problem import Problem
+    from trifront.settings import Settings
 
 #: Searched parameter -> its ``trifront evaluate`` flag.
 PARAM_FLAGS: dict[str, str] = {
@@ -50,21 +51,30 @@ def add_parser(sub: Any) -> None:
         description="Train one configuration with DP-SGD and print its accuracy, epsilon "
         "and unfairness with the privacy bookkeeping. --epsilon inf trains without privacy.",
     )
+    add_config_flags(ev)
+    ev.add_argument("--split", default="val", help="val (default) or test")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_config_flags(ev: Any, *, noise_flag: bool = True) -> None:
+    """The flags of one configuration: data, problem, privacy, hyperparameters, knobs.
+
+    Shared by ``evaluate`` and ``audit``; :func:`configuration_from` reads them.
+    """
     add_data_flags(ev)
     add_problem_flags(ev)
     ev.add_argument("--epsilon", type=number(low=0, inf=True),
                     help="target epsilon of the run (or 'inf' for non-private training)")
-    ev.add_argument("--noise-multiplier", type=NON_NEGATIVE,
-                    help="noise multiplier sigma instead of --epsilon (DPareto-style "
-                    "parametrisation; epsilon is then computed)")
+    if noise_flag:
+        ev.add_argument("--noise-multiplier", type=NON_NEGATIVE,
+                        help="noise multiplier sigma instead of --epsilon (DPareto-style "
+                        "parametrisation; epsilon is then computed)")
     ev.add_argument("--clip", type=POSITIVE, help="clipping norm C")
     ev.add_argument("--lr", type=POSITIVE, help="learning rate")
     ev.add_argument("--batch-size", type=POSITIVE_INT, help="expected batch size")
     ev.add_argument("--epochs", type=POSITIVE_INT, help="epochs")
     ev.add_argument("--hidden", type=POSITIVE_INT, help="MLP hidden width (MLP only)")
     ev.add_argument("--depth", type=POSITIVE_INT, help="MLP hidden layers (MLP only; default 1)")
-    ev.add_argument("--split", default="val", help="val (default) or test")
-    ev.add_argument("--json", action="store_true", help="print JSON")
     k = ev.add_argument_group("fairness knobs (each off by default: plain DP-SGD)")
     k.add_argument("--fair-weight", type=NON_NEGATIVE, default=0.0, metavar="LAMBDA",
                    help="fair-loss weight lambda >= 0 (below 1e-3 is off)")
@@ -77,15 +87,21 @@ def add_parser(sub: Any) -> None:
     add_knob_flags(k)
 
 
-def main(args: argparse.Namespace) -> int:
-    if (args.epsilon is None) == (args.noise_multiplier is None):
-        raise ConfigError("give exactly one of --epsilon (target) and --noise-multiplier.")
-    by_noise = args.noise_multiplier is not None
+def configuration_from(args: argparse.Namespace) -> tuple[Settings, Problem, dict[str, Any]]:
+    """The settings, problem and parameters the :func:`add_config_flags` flags give.
+
+    Raises:
+        ConfigError: If the privacy flag or a needed hyperparameter is missing.
+    """
+    noise = getattr(args, "noise_multiplier", None)
+    if (args.epsilon is None) == (noise is None):
+        raise ConfigError("give exactly one of --epsilon (target) and --noise-multiplier."
+                          if hasattr(args, "noise_multiplier") else "--epsilon is required.")
+    by_noise = noise is not None
     settings = settings_from(args, parametrisation="noise" if by_noise else "epsilon")
     problem = settings.problem()
     params: dict[str, Any] = (
-        {"noise_multiplier": args.noise_multiplier} if by_noise
-        else {"target_epsilon": args.epsilon}
+        {"noise_multiplier": noise} if by_noise else {"target_epsilon": args.epsilon}
     )
     needed = {"clip": args.clip, "lr": args.lr, "batch_size": args.batch_size,
               "epochs": args.epochs}
@@ -98,6 +114,11 @@ def main(args: argparse.Namespace) -> int:
             params[key] = getattr(args, key)
     params["fair_weight"] = args.fair_weight
     params["reweigh"] = args.reweigh
+    return settings, problem, params
+
+
+def main(args: argparse.Namespace) -> int:
+    settings, problem, params = configuration_from(args)
     from trifront.trial import evaluate
 
     result = evaluate(problem, params, seed=settings.seed, split=args.split)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 from trifront.cli.common import add_storage_flag, number
 from trifront.cli.evaluate import evaluate_command
+from trifront.cli.export import add_export_flags, export_and_print
 from trifront.cli.report import add_seed_flags
 from trifront.settings import DEFAULT_STORAGE
 
@@ -22,19 +24,26 @@ _LIMIT = number(low=0, low_inclusive=True, inf=True)
 def add_parser(sub: Any) -> None:
     rec = sub.add_parser(
         "recommend", help="the configuration to deploy under epsilon and fairness limits",
-        description="Print the Pareto configuration whose test re-evaluation (mean over the "
-        "seeds) has the best accuracy with epsilon <= --max-epsilon and mean test gap <= "
-        "--max-unfairness, with a command that retrains it. When none qualifies it says so, "
-        "lists the nearest options and exits 0 (JSON: \"recommendation\": null).",
+        description="Retrain the front configurations within --max-epsilon over --seeds runs, "
+        "choose the one with the best mean validation accuracy whose mean validation gap is "
+        "<= --max-unfairness, then score that one configuration on the test split and print "
+        "its test numbers (unbiased by the choice) with a command that retrains it. When "
+        "none qualifies it says so, lists the nearest options and exits 0 (JSON: "
+        "\"recommendation\": null).",
     )
     rec.add_argument("study", nargs="?", help="study name (optional if the storage has one)")
     rec.add_argument("--max-epsilon", type=_LIMIT, required=True,
                      help="largest acceptable epsilon at the study's delta ('inf': no limit)")
     rec.add_argument("--max-unfairness", type=_LIMIT, required=True,
-                     help="largest acceptable mean test fairness gap ('inf': no limit)")
+                     help="largest acceptable mean validation fairness gap ('inf': no limit)")
     add_storage_flag(rec)
     add_seed_flags(rec)
     rec.add_argument("--json", action="store_true", help="print JSON")
+    rec.add_argument("--export", metavar="DIR",
+                     help="also export the recommended configuration to DIR: train it once, "
+                     "score it once on test, write the model and its card (as `trifront "
+                     "export`); nothing is exported when no configuration qualifies")
+    add_export_flags(rec)
 
 
 def _fmt_pm(mean: float, std: float | None) -> str:
@@ -51,9 +60,14 @@ def _print_option(o: Any, metric: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from trifront.analysis.recommend import check_limits, recommend
+    from trifront.deploy.command import export_command
     from trifront.study import load_study, study_problem
 
     check_limits(max_epsilon=args.max_epsilon, max_unfairness=args.max_unfairness)
+    if args.export:
+        from trifront.deploy.export import check_target
+
+        check_target(args.export, overwrite=args.overwrite)  # refuse before re-evaluating
     study = load_study(args.storage or DEFAULT_STORAGE, args.study)
     problem = study_problem(study)
     result = recommend(study, max_epsilon=args.max_epsilon, max_unfairness=args.max_unfairness,
@@ -62,10 +76,27 @@ def main(args: argparse.Namespace) -> int:
     def command(o: Any) -> str:
         return evaluate_command(problem, o.params, seed=o.seeds[0])
 
+    storage = args.storage or DEFAULT_STORAGE
+    exported = None
+    if args.export and result.choice is not None:
+        model = export_and_print(study, result.choice.trial, args.export, storage_url=storage,
+                                 overwrite=args.overwrite, data_sha256=args.data_sha256,
+                                 stream=sys.stderr if args.json else sys.stdout)
+        exported = {"directory": str(args.export), "epsilon": model.card["epsilon"],
+                    "test_accuracy": model.card["test_accuracy"],
+                    "test_unfairness": model.card["test_unfairness"],
+                    "uses_sensitive_at_prediction": model.card["uses_sensitive_at_prediction"]}
+    elif args.export:
+        print(f"no configuration meets the limits: nothing exported to {args.export}.",
+              file=sys.stderr)
     if args.json:
         out = result.to_dict()
+        out["export"] = exported
         if result.choice is not None:
             out["command"] = out["recommendation"]["command"] = command(result.choice)
+            out["export_command"] = export_command(
+                study.study_name, trial=result.choice.trial, out=args.export or
+                f"model-trial-{result.choice.trial}", storage_url=storage)
         for near, entry in zip(result.nearest, out["nearest"], strict=True):
             entry["command"] = command(near)
         print(json.dumps(out, indent=2, allow_nan=False))
@@ -74,8 +105,8 @@ def main(args: argparse.Namespace) -> int:
     limits = result.limits.label()
     o = result.choice
     if o is None:
-        print(f"No configuration of study {study.study_name!r} meets {limits} on the test "
-              f"split ({result.n_candidates} front configurations re-evaluated).")
+        print(f"No configuration of study {study.study_name!r} meets {limits} on the "
+              f"validation split ({result.n_candidates} front configurations re-evaluated).")
         if result.nearest:
             print("Nearest options:")
             for near in result.nearest:
@@ -85,10 +116,12 @@ def main(args: argparse.Namespace) -> int:
         return 0
     seeds = f"{len(o.seeds)} runs (public seeds {o.seeds[0]}..{o.seeds[-1]})"
     print(f"Recommended under {limits}: trial {o.trial} of study {study.study_name!r}")
-    print(f"  test accuracy   {_fmt_pm(o.test_accuracy, o.test_accuracy_std)}  "
-          f"(mean ± std over {seeds}; validation {o.val_accuracy:.4f})")
-    print(f"  test {metric} gap  {_fmt_pm(o.test_unfairness, o.test_unfairness_std)}  "
-          f"(validation {o.val_unfairness:.4f})")
+    print(f"  chosen on validation (mean over {seeds}): accuracy {o.val_accuracy:.4f}, "
+          f"{metric} gap {o.val_unfairness:.4f}; then scored once on test:")
+    print(f"  test accuracy   {_fmt_pm(o.test_accuracy, o.test_accuracy_std)}")
+    print(f"  test {metric} gap  {_fmt_pm(o.test_unfairness, o.test_unfairness_std)}")
+    if o.uses_sensitive_at_prediction:
+        print("  note: its group thresholds need the sensitive attribute at prediction time.")
     print(f"  epsilon         {o.epsilon:.4g} at delta {o.delta:g} (one training run)")
     print("  params          " + ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in o.params.items()))
@@ -97,6 +130,10 @@ def main(args: argparse.Namespace) -> int:
               f"{result.constant_accuracy:.4f}); the limits may be too tight for this study.")
     _print_caveats(result)
     print(f"Retrain it (first public seed, scored on test):\n  {command(o)}")
+    if exported is None:
+        print("Export it (train once, score once on test, write the model and its card):\n  "
+              + export_command(study.study_name, trial=o.trial,
+                               out=f"model-trial-{o.trial}", storage_url=storage))
     return 0
 
 

@@ -10,6 +10,7 @@ from trifront.cli.common import (
     add_reproducible_flag,
     add_storage_flag,
     check_out_dir,
+    number,
 )
 from trifront.settings import DEFAULT_STORAGE
 
@@ -42,6 +43,12 @@ def add_parser(sub: Any) -> None:
                      help="add a conservative estimate of the privacy cost of the whole search "
                      "(composition of every DP-SGD run and released statistic)")
     rep.add_argument("--no-png", action="store_true", help="do not write PNG figures")
+    rep.add_argument("--audit", nargs="?", const="recommended", choices=("recommended", "all"),
+                     help="also run the one-run privacy audit (`trifront audit`) of the "
+                     "recommended configuration (the default) or of every front configuration "
+                     "(`all`), and show the claimed epsilon beside the empirical lower bound")
+    rep.add_argument("--audit-canaries", type=number(low=10, low_inclusive=True, integer=True),
+                     default=1000, metavar="M", help="canaries per audit (default 1000)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -53,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
     paths = write_report(
         study, args.out, n_seeds=args.seeds, reevaluate_test=not args.no_reevaluate,
         tuning_privacy=args.tuning_privacy, png=not args.no_png, progress=not args.no_progress,
-        reproducible=bool(args.reproducible),
+        reproducible=bool(args.reproducible), storage_url=args.storage or DEFAULT_STORAGE,
+        audit=args.audit, audit_canaries=args.audit_canaries,
     )
     print(paths["summary.md"].read_text(encoding="utf-8"))
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

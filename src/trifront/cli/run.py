@@ -86,26 +86,30 @@ def main(args: argparse.Namespace) -> int:
         )
         return 130
     paths = write_run_outputs(study, settings.out)
-    _print_front(paths["front.csv"])
+    _print_front(paths["front.csv"], paths["trials.csv"])
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
-def _print_front(front_csv: Any) -> None:
+def _print_front(front_csv: Any, trials_csv: Any) -> None:
     import pandas as pd
 
-    front = pd.read_csv(front_csv)
-    if front.empty:
-        print("no completed trial yet: the front is empty.")
-        return
-    cols = [c for c in ("trial", "accuracy", "epsilon", "unfairness", "noise_multiplier",
-                        "clip", "lr", "batch_size", "epochs", "hidden", "depth", "fair_weight",
-                        "reweigh", "group_thresholds") if c in front]
-    print(f"Pareto front ({len(front)} trials; epsilon at delta={front['delta'].iloc[0]:g}, "
-          f"accuracy and unfairness on the validation split):")
-    print(front[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     from trifront.caveats import active_caveats, caveat_flags
 
-    for text in active_caveats(caveat_flags(front.to_dict("records"))):
+    front = pd.read_csv(front_csv)
+    trained = front[front["trial"].notna()] if "trial" in front else front
+    if trained.empty:
+        print("no configuration beats the constant predictor yet (accuracy "
+              f"{front['accuracy'].iloc[0]:.4g} at epsilon 0, gap 0): the front is that "
+              "predictor alone." if len(front) else "no completed trial yet: the front is empty.")
+    else:
+        cols = [c for c in ("configuration", "trial", "accuracy", "epsilon", "unfairness",
+                            "noise_multiplier", "clip", "lr", "batch_size", "epochs", "hidden",
+                            "depth", "fair_weight", "reweigh", "group_thresholds") if c in front]
+        print(f"Pareto front ({len(trained)} trials and the constant predictor; epsilon at "
+              f"delta={trained['delta'].iloc[0]:g}, accuracy and unfairness on the validation "
+              "split):")
+        print(front[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    # Every trial's caveats, whether or not it made the front.
+    for text in active_caveats(caveat_flags(pd.read_csv(trials_csv).to_dict("records"))):
         print(f"WARNING: {text}")
-

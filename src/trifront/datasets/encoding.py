@@ -9,7 +9,7 @@ privacy budget.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,39 @@ def _strings(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype(str).str.strip()
 
 
+def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """``(where, raw)``: each distinct value once, as a stripped string, and where each row's is.
+
+    ``raw[where]`` equals ``values.astype(str).str.strip()``, but the string
+    work (conversion, stripping, parsing, lookup) is done once per distinct
+    value: a column of a million rows has a few (categories) to a few
+    thousand (amounts) distinct values. Python objects of mixed types (``1``,
+    ``1.0`` and ``True`` hash alike) are converted to strings before grouping,
+    so grouping never merges values whose strings differ.
+    """
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        values = values.astype(str)
+    where, distinct = pd.factorize(values, use_na_sentinel=False)
+    return where, pd.Series(distinct).astype(str).str.strip()
+
+
+def to_other(values: pd.Series, categories: Sequence[str], *, other: str) -> pd.Series:
+    """``values`` with every value outside ``categories`` replaced by ``other``.
+
+    How a declared schema keeps the number of encoded columns fixed: a value
+    the schema does not list encodes as the feature's ``other`` level.
+
+    Args:
+        values: ``n`` raw values (stripped strings).
+        categories: The declared categories.
+        other: The extra level (``trifront.datasets.schema.OTHER``).
+
+    Returns:
+        ``n`` values, each one of ``categories`` or ``other``.
+    """
+    return values.where(values.isin(categories), other)
+
+
 def encode_numeric(values: pd.Series, feature: NumericFeature, *, card: DatasetCard) -> np.ndarray:
     """Encode one numeric column: clip to the public bounds, transform, scale to [0, 1].
 
@@ -51,17 +84,18 @@ def encode_numeric(values: pd.Series, feature: NumericFeature, *, card: DatasetC
     Raises:
         DataError: If a value is missing or not a number.
     """
-    raw = values.astype(str).str.strip()
+    where, raw = _distinct(values)
     is_missing = raw.isin(card.missing_values)
-    numbers = pd.to_numeric(raw.where(~is_missing), errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.isnan(numbers)
+    distinct = pd.to_numeric(raw.where(~is_missing), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(distinct)
     if bad.any():
         examples = sorted(set(raw[bad].tolist()))[:5]
         raise DataError(
             f"numeric feature {feature.name!r} of dataset {card.name!r} must hold finite "
             f"numbers (missing values are not allowed in numeric features), but got "
-            f"{int(bad.sum())} values such as {examples}."
+            f"{int(bad[where].sum())} values such as {examples}."
         )
+    numbers = distinct[where]
     t = TRANSFORMS[feature.transform]
     lo, hi = t(np.array([feature.lo, feature.hi], dtype=np.float64))
     clipped = np.clip(numbers, feature.lo, feature.hi)
@@ -84,7 +118,7 @@ def category_codes(
     Raises:
         DataError: If a value is neither a listed category nor a missing marker.
     """
-    raw = values.astype(str).str.strip()
+    where, raw = _distinct(values)
     codes = pd.Index(feature.categories).get_indexer(raw).astype(np.int64)
     unknown = (codes < 0) & ~raw.isin(card.missing_values).to_numpy()
     if unknown.any():
@@ -95,7 +129,7 @@ def category_codes(
             f"{list(card.missing_values)}, but got {examples}; accepted: "
             f"{', '.join(feature.categories)}."
         )
-    return codes
+    return codes[where]
 
 
 def encode_features(frame: pd.DataFrame, card: DatasetCard) -> np.ndarray:

@@ -24,11 +24,13 @@ from trifront.datasets.encoding import (
     encode_labels,
 )
 from trifront.datasets.raw import RawData
+from trifront.datasets.splits import (
+    TEST_SPLIT_SEED,
+    _held_out,
+    public_train_rows,
+    split_positions,
+)
 from trifront.errors import ConfigError, unknown_name
-
-#: Seed of the fixed test split carved from a data set that ships no test file.
-#: Independent of the user's seed, so the test rows never change.
-TEST_SPLIT_SEED = 20_240_601
 
 
 @dataclass(frozen=True)
@@ -136,39 +138,33 @@ def _take(
     return Split(X=xy[0][idx], y=xy[1][idx], s=s[idx])
 
 
-def _n_held(n: int, fraction: float) -> int:
-    """How many of ``n`` rows a split with ``fraction`` holds out (the one rounding rule)."""
-    return round(fraction * n)
+def raw_split(
+    name: str, *, split: str = "test", seed: int = 0, val_fraction: float = 0.2
+) -> pd.DataFrame:
+    """The raw (unencoded) rows of one split of a bundled data set.
 
-
-def _held_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``range(n)`` by a seeded permutation into (kept, held out), each sorted."""
-    perm = np.random.default_rng(seed).permutation(n)
-    k = _n_held(n, fraction)
-    return np.sort(perm[k:]), np.sort(perm[:k])
-
-
-def public_train_rows(
-    n_rows: int, *, val_fraction: float, test_fraction: float | None = None
-) -> int:
-    """The training-split size of ``n_rows`` rows, by the loaders' own split arithmetic.
-
-    Applied to a public row count (``DatasetCard.n_rows``) it gives
-    ``Dataset.n_train_public``, which depends on no private row; applied to the
-    actual count it gives the actual ``n_train``.
+    The rows ``load_dataset(name, seed=seed, val_fraction=val_fraction)`` puts
+    in that split, as the card's raw string columns, in file order: what a
+    deployed model's encoder is applied to.
 
     Args:
-        n_rows: Rows of the pool the loader splits (see ``DatasetCard.n_rows``).
+        name: One of ``list_datasets()``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        seed: Seed of the validation split (``"test"`` does not depend on it).
         val_fraction: Fraction of the non-test rows held out for validation.
-        test_fraction: Fraction of the rows held out as the fixed test split, or
-            None if the data set ships its own test rows.
 
-    Returns:
-        ``pool - round(val_fraction * pool)`` where ``pool = n_rows -
-        round(test_fraction * n_rows)`` (or ``n_rows`` without a test fraction).
+    Raises:
+        ConfigError: If the name or split is unknown.
     """
-    pool = n_rows if test_fraction is None else n_rows - _n_held(n_rows, test_fraction)
-    return pool - _n_held(pool, val_fraction)
+    source = _source(name)
+    raw = source.load_raw()
+    if split == "test" and raw.test is not None:
+        return raw.test.reset_index(drop=True)
+    positions = split_positions(
+        len(raw.train), split=split, seed=seed, val_fraction=val_fraction,
+        test_fraction=source.test_fraction if raw.test is None else None,
+    )
+    return raw.train.iloc[positions].reset_index(drop=True)
 
 
 def _public_count(

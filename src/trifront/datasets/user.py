@@ -26,6 +26,7 @@ import pandas as pd
 
 from trifront.datasets.card import CategoricalFeature, DatasetCard, Feature, NumericFeature
 from trifront.datasets.dataset import Dataset
+from trifront.datasets.encoding import to_other
 from trifront.datasets.inference import SCHEMA_FROM_DATA_NOTE, infer_card
 from trifront.datasets.raw import RawData
 from trifront.datasets.registry import dataset_from_raw
@@ -244,8 +245,7 @@ def _conform(
                                  key=f"features.{f.name}",
                                  declared="a finite number, as the schema declares")
         else:
-            known = frame[f.name].isin(f.categories)
-            frame[f.name] = frame[f.name].where(known, OTHER)
+            frame[f.name] = to_other(frame[f.name], f.categories, other=OTHER)
     return frame
 
 

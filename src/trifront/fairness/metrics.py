@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 from fairlearn import metrics as flm
 
 from trifront.errors import DataError, unknown_name
@@ -31,13 +32,18 @@ _METRICS: dict[str, tuple[Metric, str]] = {
         "largest difference in true-positive rate between groups",
     ),
     "demographic_parity_ratio": (
-        lambda y_true, y_pred, *, sensitive_features: 1.0
-        - flm.demographic_parity_ratio(y_true, y_pred, sensitive_features=sensitive_features),
+        lambda y_true, y_pred, *, sensitive_features, sample_weight=None: 1.0
+        - flm.demographic_parity_ratio(y_true, y_pred, sensitive_features=sensitive_features,
+                                       sample_weight=sample_weight),
         "1 - (smallest / largest positive-decision rate between groups)",
     ),
 }
 
 FAIRNESS_METRICS: tuple[str, ...] = tuple(_METRICS)
+
+#: Above this many examples, :func:`unfairness` gives Fairlearn the distinct
+#: (group, label, prediction) cells with their counts as weights (same value).
+COMPRESS_ABOVE = 100_000
 
 
 def describe_metric(metric: str) -> str:
@@ -84,7 +90,17 @@ def unfairness(
         )
     if len(np.unique(groups)) < 2:
         raise DataError("a fairness gap needs at least two groups in sensitive_features.")
-    value = float(fn(y_true, y_pred, sensitive_features=groups))
+    if len(groups) > COMPRESS_ABOVE:
+        # Every gap is a function of the per-group confusion counts: give Fairlearn each
+        # distinct (group, label, prediction) once, weighted by its count (the rates are
+        # the same ratios of integers), so a million rows take milliseconds, not seconds.
+        cells = pd.DataFrame({"g": groups, "t": y_true, "p": y_pred}).value_counts(sort=False)
+        keys = cells.index.to_frame(index=False)
+        value = float(fn(keys["t"].to_numpy(), keys["p"].to_numpy(),
+                         sensitive_features=keys["g"].to_numpy(),
+                         sample_weight=cells.to_numpy(dtype=np.float64)))
+    else:
+        value = float(fn(y_true, y_pred, sensitive_features=groups))
     if math.isnan(value):
         # Fairlearn's ratio is 0/0 when no group receives a positive decision:
         # every group has the same rate (0), which is parity.

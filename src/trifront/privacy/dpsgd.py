@@ -55,6 +55,20 @@ class FairTerm(Protocol):
         ...
 
 
+class StepObserver(Protocol):
+    """Sees each step's noisy gradient sum (the audit's white-box view; None in training).
+
+    Called once per step, after the noise is added and before the update, with
+    the step index and ``sum_i clip(g_i) + N(0, (sigma C)^2 I)`` as one tensor
+    per parameter (``model.parameters()`` order and shapes). Every engine
+    passes the same quantity, so an audit reads both engines the same way.
+    """
+
+    def __call__(self, step: int, noisy_sum: list[torch.Tensor]) -> None:
+        """Record one step."""
+        ...
+
+
 FAIR_REFRESHES_PER_EPOCH = 4
 """How many times per epoch a :class:`FairTerm` is refreshed (each refresh is one release)."""
 

@@ -11,7 +11,14 @@ from torch import nn
 from trifront.errors import unknown_name
 from trifront.privacy import fast_engine, opacus_engine
 from trifront.privacy.accounting import sampling_schedule
-from trifront.privacy.dpsgd import FairTerm, TrainConfig, TrainLog, check_data, make_generators
+from trifront.privacy.dpsgd import (
+    FairTerm,
+    StepObserver,
+    TrainConfig,
+    TrainLog,
+    check_data,
+    make_generators,
+)
 
 ENGINES: tuple[str, ...] = ("opacus", "fast")
 """Names accepted by :func:`train`: the Opacus reference and the fast vectorised engine."""
@@ -30,6 +37,7 @@ def train(
     sample_weight: torch.Tensor | None = None,
     fair: FairTerm | None = None,
     n_public: int | None = None,
+    observe: StepObserver | None = None,
 ) -> TrainLog:
     """Train ``model`` in place with Poisson-subsampled DP-SGD (or plain SGD).
 
@@ -62,6 +70,8 @@ def train(
             (DESIGN.md privacy rule 8: q and T never depend on the private
             count). None uses ``len(X)``: only for callers whose row count is
             public (tests, benchmarks).
+        observe: Optional white-box view of every step's noisy gradient sum
+            (:class:`~trifront.privacy.dpsgd.StepObserver`), for audits.
 
     Returns:
         What happened; ``diverged=True`` (rather than an exception) when the loss
@@ -98,6 +108,7 @@ def train(
         noise_generator=g_noise,
         fair=fair,
         expected_batch_size=q * n_schedule,
+        observe=observe,
     )
     seconds = time.perf_counter() - start
     losses = record.losses

@@ -5,7 +5,7 @@ For the built-in models only (:class:`~trifront.models.LogisticRegression` and
 tensors. Each step:
 
 1. takes a Poisson batch (drawn for a whole epoch at once by geometric
-   skipping, :func:`poisson_batches`);
+   skipping, :func:`~trifront.privacy.sampling.poisson_batches`);
 2. runs the forward pass and the per-example logit gradient of the whole
    per-example loss ``w_i BCE(z_i, y_i) + a_i sigmoid(z_i)``:
    ``delta_i = w_i (p_i - y_i) + a_i p_i (1 - p_i)`` with ``p_i = sigmoid(z_i)``
@@ -18,8 +18,9 @@ tensors. Each step:
    gradient is the outer product ``g_i a_i^T`` (plus ``g_i`` for the bias), of
    squared norm ``||g_i||^2 (||a_i||^2 + 1)``. For logistic regression and one
    hidden layer this is known in closed form before the backward pass (see
-   :class:`_FlatNet`), so ``delta`` itself is clipped and back-propagated;
-   deeper networks back-propagate first and rescale each layer;
+   :class:`~trifront.privacy.fast_kernels.FlatNet`), so ``delta`` itself is
+   clipped and back-propagated; deeper networks back-propagate first and
+   rescale each layer;
 4. clips with ``c_i = min(1, C / (||g_i|| + 1e-6))`` over the whole parameter
    vector (Opacus' factor) and forms the clipped sum as matrix products
    ``a^T (c * g)``;
@@ -32,7 +33,10 @@ Without ``max_grad_norm`` the same loop runs with ``c_i = 1`` and no noise.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import torch
 from torch import nn
@@ -40,74 +44,30 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from trifront.errors import ConfigError
 from trifront.models.modules import MLP, LogisticRegression
-from trifront.privacy.dpsgd import CLIP_EPS, FairTerm, RunRecord, TrainConfig, epoch_starts
+from trifront.privacy.dpsgd import (
+    FairTerm,
+    RunRecord,
+    StepObserver,
+    TrainConfig,
+    epoch_starts,
+)
+from trifront.privacy.fast_kernels import FlatNet
+from trifront.privacy.sampling import poisson_batches, poisson_indices
+
+__all__ = [
+    "SUPPORTED_MODELS",
+    "clipped_grad_sum",
+    "clipped_per_example_grads",
+    "poisson_batches",
+    "poisson_indices",
+    "run",
+]
 
 SUPPORTED_MODELS: tuple[type[nn.Module], ...] = (LogisticRegression, MLP)
 """Model classes the fast engine trains (exact types, not subclasses)."""
 
 _NOISE_BLOCK_NUMBERS = 1 << 20
 """Most Gaussian numbers drawn per call (noise for several steps at once)."""
-
-
-def poisson_batches(
-    n: int, sample_rate: float, steps: int, generator: torch.Generator
-) -> tuple[torch.Tensor, list[int]]:
-    """Draw ``steps`` independent Poisson batches of ``0..n-1`` at once.
-
-    Each example is in each batch independently with probability ``q``. The
-    ``steps x n`` (step, example) slots are scanned in order by geometric
-    skipping: the gaps between selected slots are i.i.d. ``Geometric(q)``
-    (failures before a success), drawn as ``floor(E / -log(1 - q))`` with
-    ``E ~ Exp(1)``. That is the same distribution as one Bernoulli(q) coin per
-    slot, for ``~q n`` random numbers per batch instead of ``n``.
-
-    Args:
-        n: Number of examples.
-        sample_rate: Inclusion probability ``q`` in ``(0, 1]``.
-        steps: Number of batches.
-        generator: Source of randomness.
-
-    Returns:
-        ``(indices, offsets)``: batch ``k`` is ``indices[offsets[k]:offsets[k + 1]]``
-        (sorted, distinct, int64; size ``~ Binomial(n, q)``, possibly 0);
-        ``len(offsets) == steps + 1``.
-    """
-    if sample_rate >= 1.0:
-        return torch.arange(n).repeat(steps), [k * n for k in range(steps + 1)]
-    total = n * steps  # positions stay exact in float64 below 2**53
-    rate = -math.log1p(-sample_rate)
-    mean = sample_rate * total
-    chunk = int(mean + 8.0 * math.sqrt(mean * (1.0 - sample_rate)) + 16)
-    pieces = []
-    start = 0.0
-    while True:
-        gaps = torch.empty(chunk, dtype=torch.float64).exponential_(generator=generator)
-        pos = gaps.div_(rate).floor_().add_(1.0).cumsum_(0).add_(start - 1.0)
-        k = int(torch.searchsorted(pos, float(total)))
-        if k < chunk:
-            pieces.append(pos[:k])
-            break
-        pieces.append(pos)
-        start = float(pos[-1]) + 1.0
-    slots = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-    bounds = torch.arange(steps + 1, dtype=torch.float64) * n
-    offsets = torch.searchsorted(slots, bounds).tolist()
-    step_of = torch.floor(slots / n)
-    return (slots - step_of * n).long(), offsets
-
-
-def poisson_indices(n: int, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
-    """Draw one Poisson batch: each of ``0..n-1`` is in independently with prob. ``q``.
-
-    Args:
-        n: Number of examples.
-        sample_rate: Inclusion probability ``q`` in ``(0, 1]``.
-        generator: Source of randomness.
-
-    Returns:
-        Sorted distinct indices, int64, shape ``(b,)`` with ``b ~ Binomial(n, q)``.
-    """
-    return poisson_batches(n, sample_rate, 1, generator)[0]
 
 
 def _check_model(model: nn.Module) -> list[nn.Linear]:
@@ -118,233 +78,6 @@ def _check_model(model: nn.Module) -> list[nn.Linear]:
             f"{type(model).__name__}; use engine='opacus' for other models."
         )
     return model.linear_layers()  # type: ignore[operator]
-
-
-class _FlatNet:
-    """A chain of linear layers with ReLUs in between, on one flat parameter vector.
-
-    The flat vector holds, layer after layer, the *transposed* weight ``W^T``
-    (``in x out``, row-major, so the forward pass is a plain ``addmm``) then the
-    bias (``out``). For logistic regression this is ``[w, b]``.
-
-    Per-example squared gradient norms: with ``a_l`` the input and ``g_l`` the
-    output gradient of layer ``l``, ``||grad_i||^2 = sum_l ||g_l,i||^2
-    (||a_l,i||^2 + 1)``. For one or two layers it is known before the backward
-    pass, as ``delta_i^2 s_i``:
-
-    * logistic regression: ``s_i = ||x_i||^2 + 1``;
-    * one hidden layer ``a = relu(x W1^T + b1)`` with output weights ``w2`` and
-      mask ``m_i = 1[a_i > 0]``: ``g_1,i = delta_i (w2 * m_i)``, so
-      ``s_i = ||a_i||^2 + 1 + (m_i . w2^2)(||x_i||^2 + 1)``.
-
-    Then ``delta`` itself is clipped and back-propagated, and every layer's
-    gradient comes out clipped. Deeper networks back-propagate first, then take
-    the norms and rescale each layer.
-
-    Args:
-        layers: The model's linear layers in forward order.
-        max_grad_norm: ``C``, or ``None`` for no clipping.
-    """
-
-    def __init__(self, layers: list[nn.Linear], max_grad_norm: float | None) -> None:
-        self.layers = layers
-        chunks = []
-        for lin in layers:
-            chunks += [lin.weight.detach().t().reshape(-1), lin.bias.detach().reshape(-1)]
-        self.theta = torch.cat(chunks)
-        self.grad = torch.zeros_like(self.theta)
-        self.wts: list[torch.Tensor] = []  # W^T views, in x out
-        self.bs: list[torch.Tensor] = []
-        self.gwts: list[torch.Tensor] = []
-        self.gbs: list[torch.Tensor] = []
-        off = 0
-        for lin in layers:
-            out_f, in_f = lin.weight.shape
-            for store, gstore, size, shape in (
-                (self.wts, self.gwts, out_f * in_f, (in_f, out_f)),
-                (self.bs, self.gbs, out_f, (out_f,)),
-            ):
-                store.append(self.theta[off : off + size].view(shape))
-                gstore.append(self.grad[off : off + size].view(shape))
-                off += size
-        self.depth = len(layers)
-        self.clip = max_grad_norm
-        # 0-d tensors: arithmetic with them skips wrapping a Python scalar per op.
-        c = max_grad_norm if max_grad_norm is not None else 1.0
-        dtype = self.theta.dtype
-        self.one = torch.tensor(1.0, dtype=dtype)
-        self.eps_over_c = torch.tensor(CLIP_EPS / c, dtype=dtype)
-        self.inv_c = torch.tensor(1.0 / c, dtype=dtype)
-
-    def write_back(self) -> None:
-        """Copy the flat parameters into the model's own parameters."""
-        with torch.no_grad():
-            for lin, wt, b in zip(self.layers, self.wts, self.bs, strict=True):
-                lin.weight.copy_(wt.t())
-                lin.bias.copy_(b)
-
-    def grads_as_params(self) -> list[torch.Tensor]:
-        """The gradient as tensors shaped like ``model.parameters()``."""
-        out = []
-        for gwt, gb in zip(self.gwts, self.gbs, strict=True):
-            out += [gwt.t().clone(), gb.clone()]
-        return out
-
-    def input_constant(self, X: torch.Tensor) -> torch.Tensor | None:
-        """Per-example constant of the clipping norms that depends on the input only.
-
-        Args:
-            X: Features, shape ``n x d``.
-
-        Returns:
-            ``sqrt(||x_i||^2 + 1) / C`` for logistic regression, ``||x_i||^2 + 1``
-            otherwise, shape ``(n,)``; ``None`` when not clipping.
-        """
-        if self.clip is None:
-            return None
-        norm = torch.linalg.vector_norm(X, dim=1)
-        if self.depth == 1:
-            return torch.hypot(norm, self.one).mul_(self.inv_c)
-        return norm.square_().add_(self.one)
-
-    def logits(self, X: torch.Tensor) -> torch.Tensor:
-        """Logits of ``X`` (``n x d``) at the current flat parameters, shape ``(n,)``."""
-        h = X
-        for i in range(self.depth - 1):
-            h = torch.addmm(self.bs[i], h, self.wts[i]).clamp_min_(0.0)
-        return torch.addmv(self.bs[-1].expand(len(X)), h, self.wts[-1].view(-1))
-
-    # -- one step's computations, shared by training and clipped_grad_sum ---------
-
-    def _divisor(self, delta: torch.Tensor, scaled_norm: torch.Tensor) -> torch.Tensor:
-        """``max(1, |delta_i| scaled_norm_i + eps / C)``: dividing by it clips to ``C``.
-
-        With ``scaled_norm_i = ||grad_i|| / (C |delta_i|)`` this is
-        ``max(1, (||grad_i|| + eps) / C) = 1 / min(1, C / (||grad_i|| + eps))``,
-        the inverse of Opacus' clip factor.
-        """
-        return torch.addcmul(self.eps_over_c, delta.abs(), scaled_norm).clamp_min_(self.one)
-
-    def step_grad(
-        self,
-        xb: torch.Tensor,
-        yb: torch.Tensor,
-        wb: torch.Tensor | None,
-        xc: torch.Tensor | None,
-        ab: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Store the (clipped) per-example gradient sum of a batch in ``self.grad``.
-
-        Args:
-            xb: Batch features, ``b x d``.
-            yb: Batch labels in ``{0, 1}``, ``(b,)``.
-            wb: Optional batch loss weights, ``(b,)``.
-            xc: The batch's :meth:`input_constant`, ``(b,)``; ``None`` computes it
-                from ``xb`` (when clipping).
-            ab: Optional fair-loss coefficients ``a_i``, ``(b,)``.
-
-        Returns:
-            The logits, ``(b,)``.
-        """
-        if self.clip is not None and xc is None:
-            xc = self.input_constant(xb)
-        if self.depth == 1:
-            return self._step_logreg(xb, yb, wb, xc, ab)
-        if self.depth == 2:
-            return self._step_one_hidden(xb, yb, wb, xc, ab)
-        return self._step_deep(xb, yb, wb, xc, ab)
-
-    def _step_logreg(
-        self,
-        xb: torch.Tensor,
-        yb: torch.Tensor,
-        wb: torch.Tensor | None,
-        xc: torch.Tensor | None,
-        ab: torch.Tensor | None,
-    ) -> torch.Tensor:
-        z = torch.addmv(self.bs[0].expand(len(xb)), xb, self.wts[0].view(-1))
-        delta = _delta(z, yb, wb, ab)
-        if xc is not None:
-            delta.div_(self._divisor(delta, xc))
-        torch.mv(xb.t(), delta, out=self.gwts[0].view(-1))
-        torch.sum(delta, dim=0, keepdim=True, out=self.gbs[0])
-        return z
-
-    def _step_one_hidden(
-        self,
-        xb: torch.Tensor,
-        yb: torch.Tensor,
-        wb: torch.Tensor | None,
-        xc: torch.Tensor | None,
-        ab: torch.Tensor | None,
-    ) -> torch.Tensor:
-        a = torch.addmm(self.bs[0], xb, self.wts[0]).clamp_min_(0.0)
-        w2 = self.wts[1].view(-1)
-        z = torch.addmv(self.bs[1].expand(len(xb)), a, w2)
-        delta = _delta(z, yb, wb, ab)
-        mask = a.sign()  # ReLU derivative, exactly 0 or 1
-        if xc is not None:
-            a_norm = torch.linalg.vector_norm(a, dim=1)
-            s = torch.addcmul(self.one, a_norm, a_norm).addcmul_(torch.mv(mask, w2 * w2), xc)
-            delta.div_(self._divisor(delta, s.sqrt_().mul_(self.inv_c)))
-        g1 = torch.outer(delta, w2).mul_(mask)
-        torch.mv(a.t(), delta, out=self.gwts[1].view(-1))
-        torch.sum(delta, dim=0, keepdim=True, out=self.gbs[1])
-        torch.mm(xb.t(), g1, out=self.gwts[0])
-        torch.sum(g1, dim=0, out=self.gbs[0])
-        return z
-
-    def _step_deep(
-        self,
-        xb: torch.Tensor,
-        yb: torch.Tensor,
-        wb: torch.Tensor | None,
-        xc: torch.Tensor | None,
-        ab: torch.Tensor | None,
-    ) -> torch.Tensor:
-        acts = [xb]  # the input of each layer
-        h = xb
-        for i in range(self.depth - 1):
-            h = torch.addmm(self.bs[i], h, self.wts[i]).clamp_min_(0.0)
-            acts.append(h)
-        z = torch.addmv(self.bs[-1].expand(len(xb)), h, self.wts[-1].view(-1))
-        delta = _delta(z, yb, wb, ab)
-        outs = [delta.view(-1, 1)]  # the output gradient of each layer, last first
-        for i in range(self.depth - 1, 0, -1):
-            outs.append((outs[-1] @ self.wts[i].t()).mul_(acts[i].sign()))
-        outs.reverse()
-        if xc is not None:
-            sq = xc * torch.linalg.vector_norm(outs[0], dim=1).square_()
-            for a, g in zip(acts[1:], outs[1:], strict=True):
-                a_norm = torch.linalg.vector_norm(a, dim=1)
-                g_norm = torch.linalg.vector_norm(g, dim=1)
-                sq.addcmul_(torch.addcmul(self.one, a_norm, a_norm), g_norm.square_())
-            scaled = sq.sqrt_().mul_(self.inv_c)
-            divisor = self._divisor(torch.ones_like(delta), scaled).view(-1, 1)
-            outs = [g / divisor for g in outs]
-        for a, g, gwt, gb in zip(acts, outs, self.gwts, self.gbs, strict=True):
-            torch.mm(a.t(), g, out=gwt)
-            torch.sum(g, dim=0, out=gb)
-        return z
-
-
-def _delta(
-    z: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, a: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Derivative of the per-example loss w.r.t. its logit ``z``, shape ``(b,)``.
-
-    The loss is ``w * BCE(z, y) + a * sigmoid(z)``: the weighted log-loss plus
-    the fair-loss term (:class:`~trifront.privacy.dpsgd.FairTerm`), so the
-    derivative is ``w (p - y) + a p (1 - p)`` with ``p = sigmoid(z)``. This is
-    the one place the fast engine differentiates the loss.
-    """
-    p = torch.sigmoid(z)
-    d = p - y
-    if w is not None:
-        d.mul_(w)
-    if a is not None:
-        d.add_(a * p * (1.0 - p))
-    return d
 
 
 def clipped_grad_sum(
@@ -376,7 +109,7 @@ def clipped_grad_sum(
     Raises:
         ConfigError: If the model is not a built-in model.
     """
-    net = _FlatNet(_check_model(model), max_grad_norm)
+    net = FlatNet(_check_model(model), max_grad_norm)
     with torch.no_grad():
         X = X.to(net.theta.dtype)
         w = None if sample_weight is None else sample_weight.to(X.dtype)
@@ -385,6 +118,7 @@ def clipped_grad_sum(
     return net.grads_as_params()
 
 
+# The same arguments as clipped_grad_sum on purpose: it runs it once per example.
 def clipped_per_example_grads(
     model: nn.Module,
     X: torch.Tensor,
@@ -419,6 +153,34 @@ def clipped_per_example_grads(
     return torch.stack(rows)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with one torch intra-op thread, restoring the count afterwards.
+
+    A step is ~0.1 ms of small operations: more threads only add synchronisation.
+    Measured: the report's test re-evaluation of the 24-trial demo study took
+    177 s with torch's default 2 threads on a busy 2-core machine, 15.5 s with 1.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        threads = torch.get_num_threads()
+        if threads == 1:
+            return fn(*args, **kwargs)
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
+# The same signature as opacus_engine.run on purpose: engines.train calls either one.
+@_one_thread
 def run(
     model: nn.Module,
     X: torch.Tensor,
@@ -432,6 +194,7 @@ def run(
     noise_generator: torch.Generator,
     fair: FairTerm | None = None,
     expected_batch_size: float | None = None,
+    observe: StepObserver | None = None,
 ) -> RunRecord:
     """Train a built-in model in place with the fast engine.
 
@@ -451,6 +214,7 @@ def run(
         noise_generator: Generator of the Gaussian noise.
         fair: Optional fair-loss term, refreshed at the steps of
             :func:`~trifront.privacy.dpsgd.epoch_starts`.
+        observe: Optional white-box view of each step's noisy sum (audits only).
 
     Returns:
         The per-step losses and batch sizes, and whether training diverged.
@@ -459,7 +223,7 @@ def run(
         ConfigError: If the model is not a built-in model.
     """
     clip = config.max_grad_norm
-    net = _FlatNet(_check_model(model), clip)
+    net = FlatNet(_check_model(model), clip)
     n = len(X)
     ebs = sample_rate * n if expected_batch_size is None else float(expected_batch_size)
     noise_std = config.noise_multiplier * clip if clip is not None else 0.0
@@ -501,6 +265,8 @@ def run(
                     if row == 0:
                         noise.normal_(0.0, noise_std, generator=noise_generator)
                     net.grad.add_(noise[row])
+                if observe is not None:
+                    observe(first + k, net.grads_as_params())
                 if buf is not None:
                     buf.mul_(momentum).add_(net.grad)
                     net.theta.add_(buf, alpha=-step_size)

@@ -25,7 +25,14 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data._utils.collate import default_collate
 
-from trifront.privacy.dpsgd import FairTerm, RunRecord, TrainConfig, epoch_starts, params_finite
+from trifront.privacy.dpsgd import (
+    FairTerm,
+    RunRecord,
+    StepObserver,
+    TrainConfig,
+    epoch_starts,
+    params_finite,
+)
 
 _OPACUS_ATTRS = ("grad_sample", "summed_grad", "_forward_counter", "_processed")
 
@@ -171,6 +178,7 @@ def run(
     noise_generator: torch.Generator,
     fair: FairTerm | None = None,
     expected_batch_size: float | None = None,
+    observe: StepObserver | None = None,
 ) -> RunRecord:
     """Train ``model`` in place with Opacus (or plain torch when non-private).
 
@@ -190,6 +198,8 @@ def run(
         noise_generator: Generator of the Gaussian noise.
         fair: Optional fair-loss term, refreshed with the logits of all of ``X``
             at the steps of :func:`~trifront.privacy.dpsgd.epoch_starts`.
+        observe: Optional white-box view of each step's noisy sum (audits only):
+            the gradient the optimiser stepped with, times ``q n``.
 
     Returns:
         The per-step losses and batch sizes, and whether training diverged.
@@ -244,6 +254,9 @@ def run(
             else:
                 (total / ebs).backward()
             opt.step()
+            if observe is not None:  # p.grad: the noisy sum over q n (DPOptimizer)
+                observe(step, [p.grad.detach() * ebs if p.grad is not None
+                               else torch.zeros_like(p) for p in params])
             value = total.item() / ebs
             losses.append(value)
             sizes.append(len(xb))

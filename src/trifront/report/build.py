@@ -25,16 +25,17 @@ import pandas as pd
 
 from trifront.analysis.frames import trials_frame
 from trifront.analysis.importance import objective_importances
-from trifront.analysis.pareto import hypervolume_history, pareto_mask
+from trifront.analysis.pareto import front_mask, hypervolume_history, with_constant
 from trifront.analysis.reevaluate import (
     DEFAULT_SEEDS,
     cached_run_records,
-    nonprivate_reference,
     reevaluate,
 )
+from trifront.analysis.references import Reference, references
 from trifront.analysis.tradeoffs import price_of_fairness, price_of_privacy
 from trifront.analysis.tuning import tuning_privacy as compose_tuning
 from trifront.caveats import caveat_flags
+from trifront.deploy.command import export_command
 from trifront.objectives import OBJECTIVES
 from trifront.report.figures import (
     hypervolume_figure,
@@ -51,8 +52,9 @@ from trifront.study import study_problem, study_settings
 
 __all__ = ["write_report"]
 
-_TABLE_COLS = ["trial", "epsilon", "val_accuracy", "test_accuracy", "test_accuracy_std",
-               "val_unfairness", "test_unfairness", "test_unfairness_std", "on_test_front"]
+_TABLE_COLS = ["trial", "epsilon", "val_accuracy", "val_accuracy_se", "test_accuracy",
+               "test_accuracy_std", "val_unfairness", "val_unfairness_se", "test_unfairness",
+               "test_unfairness_std", "on_test_front"]
 
 
 def _json_safe(obj: Any) -> Any:
@@ -77,6 +79,9 @@ def write_report(
     png: bool = True,
     progress: bool = True,
     reproducible: bool = False,
+    storage_url: str | None = None,
+    audit: str | None = None,
+    audit_canaries: int = 1000,
 ) -> dict[str, Path]:
     """Write the full report of a trifront study.
 
@@ -91,6 +96,12 @@ def write_report(
         progress: Show the re-evaluation progress bar on stderr.
         reproducible: Seed the re-evaluation runs' noise from their public
             seeds (research mode; flagged ``noise_seeded`` in the report).
+        storage_url: The study's storage URL, for the ``trifront export``
+            command printed beside each front configuration.
+        audit: ``"recommended"`` or ``"all"``: audit that front configuration
+            (or each) once with :mod:`trifront.audit` and show the claimed
+            epsilon beside the empirical lower bound; None: no audit.
+        audit_canaries: Canaries per audit.
 
     Returns:
         The written paths keyed by file name.
@@ -109,7 +120,7 @@ def write_report(
     frame = trials_frame(study)
     complete = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
     values = complete[list(OBJECTIVES)].to_numpy(dtype=float)
-    mask = pareto_mask(values) if len(complete) else np.zeros(0, dtype=bool)
+    mask = front_mask(values, majority_rate=settings.get("majority_rate"))
     ref = settings.get("reference_point")
     all_values = frame[list(OBJECTIVES)].to_numpy(dtype=float)
     hv = (hypervolume_history(all_values, reference_point=ref) if ref and len(frame)
@@ -117,26 +128,24 @@ def write_report(
     params = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
 
     points: pd.DataFrame | None = None
-    nonprivate = None
+    refs: list[Reference] = []
     if reevaluate_test and len(complete):
         points = reevaluate(study, n_seeds=n_seeds, progress=progress, problem=problem)
-        nonprivate = nonprivate_reference(study, n_seeds=n_seeds, progress=progress,
-                                          problem=problem)
+        refs = references(study, problem)
     constant = float(settings.get("majority_rate", math.nan))
     front_val = complete[mask].sort_values("epsilon").reset_index(drop=True)
     facts = ReportFacts(
         study_name=study.study_name, settings=settings, n_complete=len(complete),
         n_failed=int((frame["state"] == "FAIL").sum()) if len(frame) else 0,
         front_size=int(mask.sum()), points=points if points is not None else front_val,
-        tested=points is not None, n_seeds=n_seeds, nonprivate=nonprivate,
+        tested=points is not None, n_seeds=n_seeds, references=refs,
         constant_accuracy=constant,
     )
     acc_col, gap_col = facts.accuracy_col, facts.unfairness_col
     privacy_curve = price_of_privacy(facts.points, accuracy=acc_col, unfairness=gap_col)
     fairness_curve = price_of_fairness(facts.points, accuracy=acc_col, unfairness=gap_col)
-    references = {"constant predictor": constant}
-    if nonprivate is not None:
-        references = {"non-private": float(nonprivate["test_accuracy"]), **references}
+    reference_lines = {r.name: r.test_accuracy for r in refs}
+    reference_lines["constant predictor"] = constant
     importances, importance_note = objective_importances(study)
     tuning = compose_tuning(study) if tuning_privacy else None
 
@@ -149,8 +158,21 @@ def write_report(
                             "test_unfairness_std", "on_test_front"]].assign(
             test_seeds=[" ".join(map(str, s)) for s in points["seeds"]])
         front_out = front_val.merge(test_cols, on="trial", how="left")
-    front_out.to_csv(paths["front.csv"], index=False)
+    exports = {int(t): export_command(study.study_name, trial=int(t), out=f"model-trial-{int(t)}",
+                                      storage_url=storage_url) for t in front_val["trial"]}
+    front_out = front_out.assign(export_command=[exports[int(t)] for t in front_out["trial"]])
+    with_constant(front_out, settings.get("majority_rate")).to_csv(paths["front.csv"],
+                                                                   index=False)
     lines = summary_lines(facts)
+    audits = None
+    if audit is not None:
+        from trifront.report.audit import audit_lines, audit_study
+
+        audits = audit_study(study, problem, which=audit, canaries=audit_canaries,
+                             n_seeds=n_seeds, progress=progress)
+        lines = [*lines, *audit_lines(audits)]
+        paths["audit.csv"] = out / "audit.csv"
+        audits.to_csv(paths["audit.csv"], index=False)
     flags = caveat_flags([*(t.user_attrs for t in study.get_trials(deepcopy=False)),
                           *cached_run_records(study)])
     caveats = epsilon_caveats(delta=problem.delta, n_trials=len(frame), tuning=tuning,
@@ -163,9 +185,11 @@ def write_report(
         "summary": lines, "caveats": caveats, **flags,
         "front": points.drop(columns=["params"]).to_dict("records") if points is not None
         else front_val[["trial", *OBJECTIVES]].to_dict("records"),
-        "nonprivate": nonprivate, "constant_accuracy": constant,
+        "references": [r.to_dict() for r in refs], "constant_accuracy": constant,
         "importances": importances.to_dict() if importance_note is None else None,
         "tuning_privacy": tuning.to_dict() if tuning else None,
+        "export_commands": {str(t): cmd for t, cmd in exports.items()},
+        "audit": audits.to_dict("records") if audits is not None else None,
     }
     paths["report.json"] = out / "report.json"
     paths["report.json"].write_text(json.dumps(_json_safe(report_json), indent=2,
@@ -175,7 +199,7 @@ def write_report(
         pngs = write_pngs(out, complete=complete, hv=hv, points=points,
                           privacy=privacy_curve if points is not None else None,
                           fairness=fairness_curve if points is not None else None,
-                          references=references)
+                          references=reference_lines)
         paths.update(pngs)
         png_note = None if pngs else PNG_HINT
 
@@ -203,7 +227,10 @@ def write_report(
         after=[f"Hypervolume of (accuracy, −log10 ε, −gap) above the reference point {ref}."],
     ))
     if points is not None:
-        shown = points[[c for c in _TABLE_COLS if c in points] + params]
+        # Standard errors exist where the search cross-validated (small data sets).
+        shown = points[[c for c in _TABLE_COLS if c in points
+                        and not (c.endswith("_se") and points[c].isna().all())]
+                       + [p for p in params if p in points]]
         sections.append(Section(
             "test", "Test-set re-evaluation",
             intro=[f"Each front configuration retrained with {n_seeds} seeds (the trial's "
@@ -216,7 +243,7 @@ def write_report(
         ))
         sections.append(Section(
             "tradeoffs", "What privacy and fairness cost",
-            figures=[tradeoff_figure(privacy_curve, fairness_curve, references=references,
+            figures=[tradeoff_figure(privacy_curve, fairness_curve, references=reference_lines,
                                      title="Best test accuracy under limits")],
             after=["Each staircase: the best test accuracy reachable within the limit. "
                    "Dashed: non-private model; dotted: constant predictor."],
@@ -226,7 +253,9 @@ def write_report(
             "front-table", "The Pareto set (validation)",
             intro=["Made without test re-evaluation (`--no-reevaluate`): validation values of "
                    "one training each."],
-            tables=[table_html(front_val[["trial", *OBJECTIVES, *params]])]))
+            tables=[table_html(front_val[["trial", *OBJECTIVES, *[
+                c for c in ("accuracy_se", "unfairness_se", "cv_folds") if c in front_val],
+                *params]])]))
     if importance_note is None:
         sections.append(Section(
             "importance", "What drives each objective",
@@ -237,6 +266,21 @@ def write_report(
     else:
         sections.append(Section("importance", "What drives each objective",
                                 intro=[importance_note]))
+    if exports:
+        sections.append(Section(
+            "deploy", "Deploy a configuration",
+            intro=["`trifront export` trains a front configuration **once**, scores that very "
+                   "model once on the test split and writes it with its model card (ε and its "
+                   "bookkeeping, the test metrics of this model, the caveat flags); `trifront "
+                   "predict DIR --data FILE.csv` applies it. Retraining draws fresh secret "
+                   "noise: the exported model is a new draw of the configuration, with the "
+                   "same ε."],
+            tables=[table_html(pd.DataFrame({"trial": list(exports),
+                                             "export command": list(exports.values())}))]))
+    if audits is not None:
+        from trifront.report.audit import audit_section
+
+        sections.append(audit_section(audits))
     sections.append(Section("epsilon", "What ε does not cover", intro=caveats, box=True))
     sub = (f"{problem.model} on {problem.dataset}; {problem.fairness.replace('_', ' ')} gap; "
            f"ε at δ = {delta:g}." + (f" {png_note}" if png_note else ""))

@@ -16,7 +16,7 @@ import optuna
 import pandas as pd
 
 from trifront.analysis.frames import trials_frame
-from trifront.analysis.pareto import hypervolume, hypervolume_history, pareto_mask
+from trifront.analysis.pareto import front_mask, hypervolume, hypervolume_history
 from trifront.analysis.tradeoffs import Limits, best_under
 from trifront.errors import ConfigError
 from trifront.objectives import OBJECTIVES
@@ -76,8 +76,8 @@ def write_comparison(studies: Sequence[optuna.Study], out_dir: str | Path) -> di
         histories[label] = hypervolume_history(frame[list(OBJECTIVES)].to_numpy(dtype=float),
                                                reference_point=ref)
         values = complete[list(OBJECTIVES)].to_numpy(dtype=float)
-        mask = pareto_mask(values) if len(values) else np.zeros(0, dtype=bool)
         settings = study_settings(study)
+        mask = front_mask(values, majority_rate=settings.get("majority_rate"))
         metrics.add(settings.get("problem", {}).get("fairness"))
         row = {"study": study.study_name, **{k: settings.get("problem", {}).get(k)
                                               for k in ("dataset", "model", "fairness")},

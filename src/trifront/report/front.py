@@ -117,21 +117,19 @@ def write_run_outputs(study: optuna.Study, out_dir: str | Path) -> dict[str, Pat
         The written paths keyed by file name.
     """
     from trifront.analysis.frames import trials_frame
-    from trifront.analysis.pareto import pareto_mask
+    from trifront.analysis.pareto import front_mask, study_majority_rate, with_constant
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame = trials_frame(study)
     complete = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
-    mask = (
-        pareto_mask(complete[["accuracy", "epsilon", "unfairness"]].to_numpy())
-        if len(complete)
-        else np.zeros(0, dtype=bool)
-    )
+    majority = study_majority_rate(study)
+    mask = front_mask(complete[["accuracy", "epsilon", "unfairness"]].to_numpy(dtype=float),
+                      majority_rate=majority)
     front = complete[mask].sort_values("epsilon").reset_index(drop=True)
     paths = {"trials.csv": out / "trials.csv", "front.csv": out / "front.csv"}
     frame.to_csv(paths["trials.csv"], index=False)
-    front.to_csv(paths["front.csv"], index=False)
+    with_constant(front, majority).to_csv(paths["front.csv"], index=False)
     params = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
     delta = float(front["delta"].iloc[0]) if len(front) and "delta" in front else None
     fig = front_figure(

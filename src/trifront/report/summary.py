@@ -8,15 +8,16 @@ light Markdown: ``**bold**`` only), used both in ``summary.md`` and in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from trifront.analysis.references import Reference
 from trifront.analysis.tradeoffs import Limits, best_under
 from trifront.analysis.tuning import TuningPrivacy
-from trifront.caveats import active_caveats
+from trifront.caveats import active_caveats, single_epsilon_caveats
 
 __all__ = ["ReportFacts", "epsilon_caveats", "summary_lines", "summary_markdown"]
 
@@ -39,7 +40,9 @@ class ReportFacts:
             (test re-evaluation, or validation values when not re-evaluated).
         tested: Whether ``points`` hold test re-evaluations.
         n_seeds: Seeds per re-evaluated configuration.
-        nonprivate: ``nonprivate_reference`` output, or None.
+        references: The tuned non-private references
+            (:func:`trifront.analysis.references.references`); empty when the
+            report was made without test re-evaluation.
         constant_accuracy: Accuracy of the constant majority-class predictor.
     """
 
@@ -51,7 +54,7 @@ class ReportFacts:
     points: pd.DataFrame
     tested: bool
     n_seeds: int
-    nonprivate: Mapping[str, Any] | None
+    references: Sequence[Reference]
     constant_accuracy: float
 
     @property
@@ -110,15 +113,19 @@ def summary_lines(f: ReportFacts) -> list[str]:
     lines.append(f"Best accuracy on the front: **{_pm(top, acc)}** (trial {int(top['trial'])}, "
                  f"epsilon {top['epsilon']:.3g}, gap {_pm(top, gap)}).")
     ref_acc = None
-    if f.nonprivate and math.isfinite(f.nonprivate.get("test_accuracy", math.nan)):
-        ref_acc = float(f.nonprivate["test_accuracy"])
-        lines.append(f"Non-private reference (same configuration as the best validation trial, "
-                     f"no clipping or noise): accuracy {ref_acc:.3f}, gap "
-                     f"{f.nonprivate['test_unfairness']:.3f}.")
+    for r in f.references:
+        if r.limit is None:
+            ref_acc = r.test_accuracy
+            lines.append(f"Non-private reference, tuned for itself ({r.method}): accuracy "
+                         f"{r.test_accuracy:.3f}, gap {r.test_unfairness:.3f}.")
+        else:
+            lines.append(f"Non-private fair ceiling at gap ≤ {r.limit:g} ({r.method}): "
+                         f"accuracy {r.test_accuracy:.3f}, test gap {r.test_unfairness:.3f}.")
     lines.append(f"Constant predictor (always the majority class of the training rows): accuracy "
                  f"{f.constant_accuracy:.3f}, gap 0 — the floor any model must beat.")
     base = ref_acc if ref_acc is not None else float(top[acc])
-    base_name = "the non-private model" if ref_acc is not None else "the best on the front"
+    base_name = ("the tuned non-private model" if ref_acc is not None
+                 else "the best on the front")
     def price(limits: dict[str, Limits], against: float, name: str) -> str:
         parts = []
         for label, lim in limits.items():
@@ -164,16 +171,8 @@ def epsilon_caveats(
     data, public statistics) come first: they weaken every epsilon shown.
     """
     lines = [f"**Warning:** {text}" for text in active_caveats(flags or {})]
+    lines += single_epsilon_caveats(delta=delta, n_trials=n_trials)
     lines += [
-        "Each epsilon in this report is the guarantee of **one** training run, at delta = "
-        f"{delta:g}, for the training rows only.",
-        f"The search trained {n_trials} models on the same rows, and chose among them by their "
-        "results. Releasing the chosen model alone does not reset that: the choice depends on "
-        "all runs, so the honest cost of the whole study is the composition of every run.",
-        "Releasing more than one model (for example several points of the front) costs the "
-        "composition of their runs: at worst the sum of their epsilons (and of their deltas).",
-        "Validation rows (used to score and choose configurations) and test rows (used by this "
-        "report) are used without any privacy protection.",
         "The non-private reference model and the constant predictor are comparisons, not "
         "candidates: the former has no privacy guarantee at all.",
     ]

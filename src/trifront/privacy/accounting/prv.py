@@ -79,15 +79,8 @@ def _prv_bounds(
 def prv_epsilon(sigma: float, q: float, steps: int, delta: float, extra: float) -> float:
     """PRV upper bound of ε for ``steps`` subsampled Gaussians and one extra Gaussian.
 
-    Args:
-        sigma: DP-SGD noise multiplier, finite and ``> 0``.
-        q: Poisson sampling rate.
-        steps: Number of DP-SGD steps, ``> 0``.
-        delta: δ.
-        extra: Noise multiplier of the extra Gaussian (``inf``: none).
-
-    Returns:
-        ε at ``delta`` (the RDP value when no safe grid fits). Inputs are assumed checked.
+    A backend of :mod:`.backends` (same arguments as ``rdp.rdp_epsilon``, with
+    ``sigma`` finite and ``steps > 0``); the RDP value when no safe grid fits.
     """
     # First guess of the scale from RDP (an upper bound, usually 5-30 % above);
     # refine once if the certified slack exceeds 1 % of the estimate.

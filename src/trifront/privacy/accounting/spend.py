@@ -3,7 +3,10 @@
 :func:`account` accounts a DP-SGD run and the Gaussian statistics released
 with it (:mod:`trifront.privacy.accounting.gaussian`) with the main accountant,
 records the RDP cross-check (always >= the main ε up to numerical noise), and
-splits the budget into the run alone and the statistics alone.
+splits the budget into the run alone and the statistics alone. The cross-check
+is RDP over the integer orders 2-256 (Opacus' ``compute_rdp`` at those orders,
+vectorised: under a millisecond, where Opacus' fractional orders cost 7-70 ms,
+more than the whole PLD accounting).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from trifront.privacy.accounting.backends import epsilon
+from trifront.privacy.accounting.backends import WARM_START, epsilon
 from trifront.privacy.accounting.checks import DEFAULT_ACCOUNTANT
 
 __all__ = ["PrivacySpend", "account"]
@@ -32,8 +35,8 @@ class PrivacySpend:
             DP-SGD run composed with the extra Gaussian statistics.
         accountant: Name of the main accountant (one of
             :data:`~trifront.privacy.accounting.checks.ACCOUNTANTS`).
-        epsilon_rdp: The composed ε at ``delta`` from the RDP accountant; always
-            >= ``epsilon`` up to numerical noise.
+        epsilon_rdp: The composed ε at ``delta`` from RDP over the integer
+            orders 2-256; always >= ``epsilon`` up to numerical noise.
         epsilon_sgd: ε of the DP-SGD run alone (``accountant``).
         epsilon_stats: ε of the extra statistics alone (0.0 when there are none).
         extra_gaussians: Noise multipliers of the extra Gaussian statistics.
@@ -88,7 +91,7 @@ def account(
     kw: dict[str, Any] = {"sample_rate": sample_rate, "steps": steps, "delta": delta}
     main = epsilon(noise_multiplier=noise_multiplier, accountant=accountant,
                    extra_gaussians=extras, **kw)
-    rdp = epsilon(noise_multiplier=noise_multiplier, accountant="rdp",
+    rdp = epsilon(noise_multiplier=noise_multiplier, accountant=WARM_START,
                   extra_gaussians=extras, **kw)
     sgd = main if not extras else epsilon(
         noise_multiplier=noise_multiplier, accountant=accountant, **kw
