@@ -192,8 +192,9 @@ class Schema:
             "# The reported epsilon covers the encoding only if every value here is public",
             "# knowledge (documentation, a form's valid ranges, a published count), not",
             "# computed from the private rows: editing this file into such values is how",
-            "# you make epsilon cover the encoding. Then declare it by passing it as the",
-            "# data file's schema (Python: load_user_data(path, schema=FILE)).",
+            "# you make epsilon cover the encoding. Then declare it: `trifront run --data",
+            "# DATA --schema THIS.toml` (and evaluate, audit, export); in Python,",
+            "# trifront.run(data=DATA, schema=THIS) or load_user_data(DATA, schema=THIS).",
         ]
         if src:
             lines += [

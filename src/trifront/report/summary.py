@@ -173,8 +173,9 @@ def epsilon_caveats(
     lines = [f"**Warning:** {text}" for text in active_caveats(flags or {})]
     lines += single_epsilon_caveats(delta=delta, n_trials=n_trials)
     lines += [
-        "The non-private reference model and the constant predictor are comparisons, not "
-        "candidates: the former has no privacy guarantee at all.",
+        "The non-private references (tuned, and fair with Fairlearn) and the constant "
+        "predictor are comparisons, not candidates: the references have no privacy "
+        "guarantee at all.",
     ]
     if tuning is not None:
         lines.append(
