@@ -101,3 +101,16 @@ def test_recommend_cli_bad_limits_exit_2_with_one_line(tmp_path, bad):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_a_configuration_that_does_not_beat_the_constant_predictor_is_never_chosen():
+    # Majority rate 0.76. Trial 0 made the front with one lucky validation run (0.77);
+    # retrained over the seeds its validation mean is 0.75: not worth its epsilon.
+    study = make_study(trials=[(0.77, 0.3, 0.01, 0.80, 0.01)])
+    runs = [{"seed": s, "accuracy": 0.75, "unfairness": 0.01, "epsilon": 0.3,
+             "train_seconds": 0.1} for s in (0, 1, 2)]
+    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs})
+    result = recommend(study, max_epsilon=1.0, max_unfairness=1.0, n_seeds=3, progress=False)
+    assert result.choice is None
+    assert result.to_dict()["constant_accuracy"] == pytest.approx(0.76)
+    assert [o.trial for o in result.nearest] == [0]  # still shown, as an option

@@ -128,9 +128,13 @@ class Recommendation:
 
     @property
     def trivial(self) -> bool:
-        """Whether the choice is no better than the constant predictor (+0.5 points)."""
+        """Whether the choice is no better than the constant predictor (+0.5 points).
+
+        Both on the rows that chose it: the choice's mean validation accuracy
+        against the constant predictor's accuracy there.
+        """
         return self.choice is not None and math.isfinite(self.constant_accuracy) and (
-            self.choice.test_accuracy <= self.constant_accuracy + 0.005)
+            self.choice.val_accuracy <= self.constant_accuracy + 0.005)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: the choice's fields at the top level, ``recommendation`` too."""
@@ -202,9 +206,11 @@ def recommend(
     validation gap meets the limit is chosen. Only the chosen configuration is
     then retrained on the same seeds and scored on the **test** split, so its
     test numbers are an unbiased estimate (choosing by test would not be).
-    When none qualifies, the ``N_NEAREST`` options with the smallest relative
-    violation (also by validation, including the front configurations just
-    above the epsilon limit) are returned with their test numbers.
+    A configuration whose mean validation accuracy does not beat the constant
+    predictor (free: epsilon 0, gap 0) is never chosen. When none qualifies,
+    the ``N_NEAREST`` options with the smallest relative violation (also by
+    validation, including the front configurations just above the epsilon
+    limit) are returned with their test numbers.
     Re-evaluations are cached in the study and shared with ``trifront report``.
 
     Args:
@@ -237,7 +243,10 @@ def recommend(
         return _option(row, on_test(row), problem, by_number[int(row["trial"])])
 
     points = on_val([t.number for t in front if t.values[1] <= limits.max_epsilon])
-    best = best_under(points, limits, **_VAL) if len(points) else None
+    # A configuration whose retrained mean does not beat the free constant predictor
+    # (epsilon 0, gap 0) on validation is not worth its epsilon: it is never chosen.
+    beats = points[points[_VAL["accuracy"]] > constant] if math.isfinite(constant) else points
+    best = best_under(beats, limits, **_VAL) if len(beats) else None
     if best is not None:
         return Recommendation(limits, problem.fairness, option(best), n_candidates=len(points),
                               constant_accuracy=constant, flags=flags)

@@ -105,8 +105,13 @@ def main(args: argparse.Namespace) -> int:
     limits = result.limits.label()
     o = result.choice
     if o is None:
-        print(f"No configuration of study {study.study_name!r} meets {limits} on the "
-              f"validation split ({result.n_candidates} front configurations re-evaluated).")
+        print(f"No configuration of study {study.study_name!r} meets {limits} and beats the "
+              f"constant predictor on the validation split ({result.n_candidates} front "
+              "configurations re-evaluated).")
+        if math.isfinite(result.constant_accuracy):
+            print(f"The constant predictor (always the majority class: accuracy "
+                  f"{result.constant_accuracy:.4f}, epsilon 0, gap 0) is the honest choice "
+                  "under these limits.")
         if result.nearest:
             print("Nearest options:")
             for near in result.nearest:
