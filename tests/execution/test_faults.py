@@ -83,9 +83,10 @@ def test_raise_nan_and_killed_worker_fail_in_the_pool_and_the_study_finishes(tmp
     for t in complete:
         assert t.user_attrs["worker"] != f"{os.uname().nodename}:{os.getpid()}"
         assert t.user_attrs["seconds"] > 0 and t.user_attrs["queue_seconds"] >= 0
-    # After the death the dead worker was replaced: a new pid shows up.
-    workers = {t.user_attrs["worker"] for t in complete}
-    assert trials[2].user_attrs["worker"] not in workers
+    # After the death the dead worker trains nothing more (it may have finished a trial
+    # before trial 2: which worker gets which trial depends on timing).
+    later = {t.user_attrs["worker"] for t in complete if t.number > 2}
+    assert later and trials[2].user_attrs["worker"] not in later
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
