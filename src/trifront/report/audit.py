@@ -64,8 +64,9 @@ def audit_study(
         rec = recommend(study, max_epsilon=math.inf, max_unfairness=math.inf,
                         n_seeds=n_seeds, progress=progress)
         if rec.choice is None:
-            raise ConfigError("no front configuration to audit: the study has no completed "
-                              "trial on its front.")
+            raise ConfigError("no configuration to audit: recommend chose none (no front "
+                              "configuration beats the constant predictor on validation); "
+                              "use --audit all.")
         numbers = [rec.choice.trial]
     rows: list[dict[str, Any]] = []
     for number in numbers:
