@@ -70,3 +70,21 @@ def test_the_constant_predictor_is_scored_where_the_trials_are():
     assert scored_majority_rate(ds, cv_folds=1) == ds.majority_rate
     pooled = np.concatenate([ds.train.y, ds.val.y]).mean()
     assert scored_majority_rate(ds, cv_folds=5) == pytest.approx(max(pooled, 1 - pooled))
+
+
+def test_every_caveat_box_says_cross_validation_read_the_training_rows(tmp_path):
+    # With CV every non-test row was a validation row: the report and the model card
+    # must not claim that only "validation rows" were read without privacy.
+    from trifront.caveats import single_epsilon_caveats
+    from trifront.cli import main
+
+    assert not any("cross-validation" in c for c in single_epsilon_caveats(
+        delta=1e-5, n_trials=3))
+    db, out = tmp_path / "cv.db", tmp_path / "rep"
+    assert main(["run", "--dataset", "german", "--trials", "1", "--jobs", "1",
+                 "--storage", f"sqlite:///{db}", "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 0
+    assert main(["report", "--storage", f"sqlite:///{db}", "--out", str(out),
+                 "--no-reevaluate", "--no-png", "--no-progress"]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "5-fold cross-validation" in summary and "training rows included" in summary

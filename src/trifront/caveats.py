@@ -64,7 +64,7 @@ def active_caveats(flags: Mapping[str, bool]) -> list[str]:
 
 def single_epsilon_caveats(
     *, delta: float, n_trials: int | None, subject: str = "Each epsilon in this report is",
-    test_use: str = "used by this report",
+    test_use: str = "used by this report", cv_folds: int = 1,
 ) -> list[str]:
     """What the epsilon of one training run does not cover, in plain words.
 
@@ -78,6 +78,8 @@ def single_epsilon_caveats(
         subject: What the first sentence speaks of, ending in a verb ("This
             model's epsilon is").
         test_use: What the test rows were used for.
+        cv_folds: The search's cross-validation folds (> 1: every non-test row,
+            training rows included, was also a validation row).
 
     Returns:
         The sentences, light Markdown (``**bold**``).
@@ -99,4 +101,11 @@ def single_epsilon_caveats(
         "Validation rows (used to score and choose configurations) and test rows "
         f"({test_use}) are used without any privacy protection.",
     ]
+    if cv_folds > 1:
+        lines.append(
+            f"The search scored each configuration by {cv_folds}-fold cross-validation: every "
+            "non-test row, the training rows included, was a validation row of some fold, so "
+            "the scores, the choice among configurations and the constant predictor's rate "
+            "read the training rows without privacy too."
+        )
     return lines

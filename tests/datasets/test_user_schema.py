@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from hiring import N
+from hiring import frame as _frame
+from hiring import one_line as _one_line
+from hiring import write as _write
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -28,37 +30,7 @@ from trifront.datasets import (
     load_user_data,
 )
 from trifront.datasets.schema import OTHER
-from trifront.errors import ConfigError, DataError, TrifrontError
-
-N = 120
-
-
-def _frame(n: int = N, seed: int = 0) -> pd.DataFrame:
-    """A synthetic, biased hiring table (not a bundled set)."""
-    rng = np.random.default_rng(seed)
-    group = np.where(np.arange(n) % 3 == 0, "women", "men")
-    years = rng.integers(0, 30, n)
-    hired = np.where((years > 10) | ((group == "men") & (rng.random(n) < 0.4)), "yes", "no")
-    return pd.DataFrame({
-        "years": years,
-        "score": rng.normal(60, 10, n).round(2),
-        "city": rng.choice(["Lyon", "Paris", "Nice"], n),
-        "gender": group,
-        "plant": "A",  # constant: dropped
-        "hired": hired,
-    })
-
-
-def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "data.csv") -> Path:
-    path = tmp_path / name
-    frame.to_csv(path, index=False)
-    return path
-
-
-def _one_line(exc: pytest.ExceptionInfo) -> str:
-    msg = str(exc.value)
-    assert "\n" not in msg and isinstance(exc.value, TrifrontError)
-    return msg
+from trifront.errors import ConfigError, DataError
 
 
 def _schema(**changes: object) -> Schema:

@@ -127,7 +127,8 @@ def build_card(
     n_trials = provenance.get("n_trials")
     not_covered = [*active_caveats(flags), *single_epsilon_caveats(
         delta=problem.delta, n_trials=n_trials, subject="This model's epsilon is",
-        test_use="used once to measure this card's test_accuracy and test_unfairness")]
+        test_use="used once to measure this card's test_accuracy and test_unfairness",
+        cv_folds=problem.cv_folds if n_trials is not None else 1)]
     if math.isinf(record.epsilon):
         not_covered.insert(0, "This model was trained WITHOUT differential privacy "
                               "(epsilon = inf): it has no privacy guarantee at all.")

@@ -176,6 +176,7 @@ def write_report(
     flags = caveat_flags([*(t.user_attrs for t in study.get_trials(deepcopy=False)),
                           *cached_run_records(study)])
     caveats = epsilon_caveats(delta=problem.delta, n_trials=len(frame), tuning=tuning,
+                              cv_folds=problem.cv_folds,
                               tuning_asked=tuning_privacy, flags=flags)
     title = f"trifront report: {study.study_name}"
     paths["summary.md"] = out / "summary.md"

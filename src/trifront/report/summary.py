@@ -163,7 +163,7 @@ def summary_lines(f: ReportFacts) -> list[str]:
 
 def epsilon_caveats(
     *, delta: float, n_trials: int, tuning: TuningPrivacy | None, tuning_asked: bool,
-    flags: Mapping[str, bool] | None = None,
+    flags: Mapping[str, bool] | None = None, cv_folds: int = 1,
 ) -> list[str]:
     """Plain-language box: what a single epsilon does not cover.
 
@@ -171,7 +171,7 @@ def epsilon_caveats(
     data, public statistics) come first: they weaken every epsilon shown.
     """
     lines = [f"**Warning:** {text}" for text in active_caveats(flags or {})]
-    lines += single_epsilon_caveats(delta=delta, n_trials=n_trials)
+    lines += single_epsilon_caveats(delta=delta, n_trials=n_trials, cv_folds=cv_folds)
     lines += [
         "The non-private references (tuned, and fair with Fairlearn) and the constant "
         "predictor are comparisons, not candidates: the references have no privacy "
