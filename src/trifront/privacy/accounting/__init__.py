@@ -21,7 +21,9 @@ One idea per module:
 * :mod:`~trifront.privacy.accounting.calibration`: :func:`noise_for_epsilon`,
   the σ solver;
 * :mod:`~trifront.privacy.accounting.spend`: :class:`PrivacySpend` and
-  :func:`account`, the record of one run with its RDP cross-check.
+  :func:`account`, the record of one run with its RDP cross-check;
+* :mod:`~trifront.privacy.accounting.repeat`: :func:`study_epsilon`, the ε of
+  a private-tuning study (the best of a random number of runs, RDP).
 """
 
 from trifront.privacy.accounting.backends import epsilon
@@ -42,6 +44,7 @@ from trifront.privacy.accounting.gaussian import (
     gaussian_noise_for_epsilon,
 )
 from trifront.privacy.accounting.prv import MAX_PRV_GRID
+from trifront.privacy.accounting.repeat import RUN_COUNT_SHAPES, run_event, study_epsilon
 from trifront.privacy.accounting.spend import PrivacySpend, account
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "MAX_NOISE_MULTIPLIER",
     "MIN_NOISE_MULTIPLIER",
     "PrivacySpend",
+    "RUN_COUNT_SHAPES",
     "account",
     "check_delta",
     "combined_noise_multiplier",
@@ -58,5 +62,7 @@ __all__ = [
     "gaussian_epsilon",
     "gaussian_noise_for_epsilon",
     "noise_for_epsilon",
+    "run_event",
+    "study_epsilon",
     "sampling_schedule",
 ]
