@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["CAVEATS", "active_caveats", "caveat_flags", "single_epsilon_caveats"]
+__all__ = ["CAVEATS", "active_caveats", "caveat_flags", "private_tuning_caveats",
+           "single_epsilon_caveats"]
 
 #: Flag -> the sentence that says what epsilon then does not cover.
 CAVEATS: dict[str, str] = {
@@ -109,3 +110,19 @@ def single_epsilon_caveats(
             "read the training rows without privacy too."
         )
     return lines
+
+
+def private_tuning_caveats() -> list[str]:
+    """What the epsilon of a private-tuning study covers, and what would void it."""
+    return [
+        "This epsilon covers the whole private-tuning study: every run, the choice among "
+        "them, the noisy validation scores and the released noisy test metrics, for every "
+        "row of the file (training, validation and test rows).",
+        "It covers the released model, its hyperparameters and its noisy test metrics "
+        "only. Publishing anything else from the study's storage (another run, any score, "
+        "how many runs were drawn, which run was chosen) voids the guarantee.",
+        "The candidates were drawn independently from a fixed prior; an adaptive search "
+        "(BoTorch, TPE) is not covered by this theorem.",
+        "The public schema and row count (the data set's card) are taken as public, and "
+        "the floating-point Gaussian sampler's known small leaks are not modelled.",
+    ]

@@ -90,6 +90,19 @@ class Settings:
         jobs: Trials in flight in a local process pool (None: one per core).
         dask: A Dask scheduler address or ``local:N``.
         trial_timeout: Seconds before a trial is stopped and recorded FAIL.
+        private_tuning: Run a private-tuning study (``trifront.privtune``): one
+            (study_epsilon, delta) guarantee for the released model, covering
+            the search, the selection and the scores.
+        study_epsilon: The whole private-tuning study's epsilon.
+        mean_trials: Mean of the secret number of runs of a private-tuning study.
+        shape: Its distribution: a number >= 0 (0 logarithmic, 1 geometric) or
+            ``logarithmic``, ``geometric``, ``poisson``.
+        max_unfairness: The private-tuning selection's gap limit (None: any gap).
+        batch_size: A private-tuning study's fixed batch size (None: from the
+            public row count).
+        epochs: A private-tuning study's fixed epochs (None: from the public row count).
+        acknowledge_seeded_noise: Accept ``reproducible`` in a private-tuning
+            study (the guarantee is then void; research only).
     """
 
     dataset: str = "adult"
@@ -123,6 +136,14 @@ class Settings:
     jobs: int | None = None
     dask: str | None = None
     trial_timeout: float | None = None
+    private_tuning: bool = False
+    study_epsilon: float | None = None
+    mean_trials: float = 10.0
+    shape: float | str = "logarithmic"
+    max_unfairness: float | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    acknowledge_seeded_noise: bool = False
 
     def __post_init__(self) -> None:
         _integer("trials", self.trials, lowest=1)
@@ -151,8 +172,44 @@ class Settings:
             raise ConfigError(
                 f"space must be a table of bounds {{name: {{low, high}}}}, but got {self.space!r}."
             )
+        self._check_private_tuning()
         if self.study is not None and not str(self.study).strip():
             raise ConfigError("the study name must be a non-empty string.")
+
+    def _check_private_tuning(self) -> None:
+        if self.study_epsilon is not None:
+            _number("study_epsilon", self.study_epsilon, low=0.0)
+        ok_mean = (not isinstance(self.mean_trials, bool)
+                   and isinstance(self.mean_trials, numbers.Real)
+                   and math.isfinite(float(self.mean_trials)) and float(self.mean_trials) >= 1)
+        if not ok_mean:
+            raise ConfigError(f"`mean_trials >= 1` must hold, but got "
+                              f"mean_trials={self.mean_trials!r}.")
+        if not isinstance(self.shape, str):
+            if (isinstance(self.shape, bool) or not isinstance(self.shape, numbers.Real)
+                    or not float(self.shape) >= 0):
+                raise ConfigError("`shape >= 0` must hold (0 logarithmic, 1 geometric, inf "
+                                  f"Poisson), but got shape={self.shape!r}.")
+        else:
+            from trifront.privtune.count import RunCount
+
+            RunCount.parse(float(self.mean_trials), self.shape)
+        if self.max_unfairness is not None:
+            _number("max_unfairness", self.max_unfairness, low=0.0, high=1.0,
+                    high_inclusive=True)
+        for key in ("batch_size", "epochs"):
+            if getattr(self, key) is not None:
+                _integer(key, getattr(self, key), lowest=1)
+        if self.private_tuning:
+            from trifront.privtune.checks import check_settings
+
+            check_settings(self)
+        else:
+            given = [k for k in ("study_epsilon", "max_unfairness", "batch_size", "epochs")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ConfigError(f"{', '.join(given)}: only used by a private-tuning study "
+                                  "(--private-tuning).")
 
     # -- building --------------------------------------------------------------
 

@@ -36,10 +36,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTR_KEY",
     "INTERRUPTED",
+    "PRIVATE_TUNING_KEY",
     "counted_trials",
     "fail_trial",
     "load_study",
     "open_study",
+    "private_tuning_release",
+    "refuse_private_tuning",
     "requeue_interrupted",
     "store_result",
     "study_problem",
@@ -48,6 +51,9 @@ __all__ = [
 ]
 
 ATTR_KEY = "trifront"
+#: The study attribute of a private-tuning study (``trifront.privtune``): its
+#: guarantee and its release. Such a study's trials are for the data owner only.
+PRIVATE_TUNING_KEY = "private_tuning"
 #: Trial user attribute set on a trial that a crash or Ctrl-C stopped: it does
 #: not count against the study's budget, and its parameters are run again.
 INTERRUPTED = "interrupted"
@@ -264,3 +270,23 @@ def store_result(trial: optuna.Trial, result: TrialResult) -> None:
     for key, value in result.to_dict().items():
         if key not in OBJECTIVES:
             trial.set_user_attr(key, value)
+
+
+def private_tuning_release(study: optuna.Study) -> dict[str, Any] | None:
+    """A private-tuning study's ``study_privacy.json`` content, or None for an ordinary study."""
+    value = study.user_attrs.get(PRIVATE_TUNING_KEY)
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def refuse_private_tuning(study: optuna.Study, command: str) -> None:
+    """Refuse a command that would publish more of a private-tuning study than its release.
+
+    Raises:
+        ConfigError: If ``study`` is a private-tuning study.
+    """
+    if private_tuning_release(study) is not None:
+        raise ConfigError(
+            f"study {study.study_name!r} is a private-tuning study: only its released model is "
+            f"covered by its epsilon, and `{command}` would publish other runs or un-noised "
+            "scores; use `trifront report` (the release alone) or the model written by `run`."
+        )

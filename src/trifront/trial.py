@@ -55,7 +55,7 @@ from trifront.privacy.dpsgd import StepObserver, epoch_starts
 from trifront.problem import SPLITS, Problem, TrialResult
 
 __all__ = ["ExtraRows", "Fitted", "PrivacyPlan", "evaluate", "fit", "initial_model",
-           "plan_privacy", "secret_seed", "trial_result"]
+           "plan_privacy", "predictions", "secret_seed", "trial_result"]
 
 #: Bits of operating-system entropy behind each run's noise and sampling.
 SECRET_BITS = 128
@@ -212,6 +212,8 @@ def fit(
     seed: int,
     extra: ExtraRows | None = None,
     observe: StepObserver | None = None,
+    data: Dataset | None = None,
+    plan: PrivacyPlan | None = None,
 ) -> Fitted:
     """Train one configuration with DP-SGD (and choose its private thresholds).
 
@@ -224,14 +226,19 @@ def fit(
             their ``public_count`` joins the public row count of the schedule.
         observe: The audit's white-box view of every step's noisy gradient
             sum (:class:`~trifront.privacy.dpsgd.StepObserver`); None in training.
+        data: Train on these rows instead of ``problem.data()`` (a private-tuning
+            study's privately re-split rows; the same public schema and count).
+        plan: Use this privacy plan instead of solving one for ``params`` (a
+            private-tuning study: every run spends the same plan, which must
+            release every statistic the run's knobs read).
 
     Raises:
         ConfigError: On a missing or invalid parameter.
         PrivacyError: If delta >= 1/n_train or the target epsilon is invalid.
         TrialFailedError: If training diverges.
     """
-    ds = problem.validate()
-    p = _checked_params(params, problem.parametrisation, problem.model)
+    ds = problem.validate() if data is None else data
+    p = _checked_params(params, problem.parametrisation, problem.model, fixed_plan=plan)
     knobs = Knobs.from_params(p)
     if knobs.group_thresholds is not None and not problem.allow_group_thresholds:
         raise ConfigError(
@@ -240,7 +247,10 @@ def fit(
         )
     t0 = time.perf_counter()
     n_public = int(ds.n_train_public) + (0 if extra is None else int(extra.public_count))
-    plan = plan_privacy(problem, p, knobs, n_public=n_public)
+    if plan is None:
+        plan = plan_privacy(problem, p, knobs, n_public=n_public)
+    else:
+        _check_plan_covers(plan, knobs, n_public=n_public, params=p)
     sigma, q, steps = plan.noise_multiplier, plan.sample_rate, plan.steps
     private = sigma > 0
     if private:
@@ -422,6 +432,20 @@ def _score(
     model: torch.nn.Module, part: Split, thresholds: GroupThresholds | None, metric: str
 ) -> tuple[float, float]:
     """Accuracy and fairness gap of the model on one split (group thresholds if given)."""
+    y_pred = predictions(model, part, thresholds)
+    accuracy = float(np.mean(y_pred == part.y))
+    gap = unfairness(part.y, y_pred, sensitive_features=part.s, metric=metric)
+    return accuracy, gap
+
+
+def predictions(
+    model: torch.nn.Module, part: Split, thresholds: GroupThresholds | None
+) -> np.ndarray:
+    """0/1 decisions of a trained model on one split (group thresholds if given).
+
+    Raises:
+        TrialFailedError: If the model predicts non-finite values.
+    """
     if thresholds is None:
         prob = predict_proba(model, part.X)
         if not np.all(np.isfinite(prob)):
@@ -432,9 +456,7 @@ def _score(
         if not np.all(np.isfinite(z)):
             raise TrialFailedError("the trained model predicts non-finite logits.")
         y_pred = thresholds.predict(z, part.s)
-    accuracy = float(np.mean(y_pred == part.y))
-    gap = unfairness(part.y, y_pred, sensitive_features=part.s, metric=metric)
-    return accuracy, gap
+    return np.asarray(y_pred, dtype=np.int64)
 
 
 def _logits(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
@@ -444,9 +466,33 @@ def _logits(model: torch.nn.Module, X: np.ndarray) -> np.ndarray:
         return model(torch.as_tensor(X, dtype=param.dtype)).reshape(-1).double().numpy()
 
 
-def _checked_params(params: Mapping[str, Any], parametrisation: str, model: str) -> dict[str, Any]:
+def _check_plan_covers(
+    plan: PrivacyPlan, knobs: Knobs, *, n_public: int, params: Mapping[str, Any]
+) -> None:
+    """A given plan must be this run's schedule and release what its knobs read."""
+    q, steps = sampling_schedule(n_train=n_public, batch_size=int(params["batch_size"]),
+                                 epochs=int(params["epochs"]))
+    if (q, steps) != (plan.sample_rate, plan.steps):
+        raise ConfigError(f"the plan's schedule (q={plan.sample_rate}, T={plan.steps}) is not "
+                          f"this run's (q={q}, T={steps}).")
+    stats = plan.stats
+    n_sums = len(epoch_starts(steps, q)) if knobs.fair_weight > 0 else 0
+    missing = [name for name, needed, released in (
+        ("counts", knobs.needs_counts, stats.counts < math.inf),
+        ("sums", n_sums > 0, stats.sums < math.inf and stats.n_sums >= n_sums),
+        ("histograms", knobs.group_thresholds is not None, stats.histograms < math.inf),
+    ) if needed and not released]
+    if missing or stats.public:
+        raise ConfigError(f"the plan does not release, with noise, the statistics {missing} "
+                          "that this run's knobs read.")
+
+
+def _checked_params(
+    params: Mapping[str, Any], parametrisation: str, model: str, *,
+    fixed_plan: PrivacyPlan | None = None,
+) -> dict[str, Any]:
     privacy = "target_epsilon" if parametrisation == "epsilon" else "noise_multiplier"
-    needed = [privacy, "clip", "lr", "batch_size", "epochs"]
+    needed = ["clip", "lr", "batch_size", "epochs"] + ([] if fixed_plan else [privacy])
     missing = [k for k in needed if k not in params]
     if missing:
         raise ConfigError(f"parameters {missing} are required; got {sorted(params)}.")

@@ -75,6 +75,25 @@ CASES = {
     "unknown_sampler": (["--sampler", "bayes"], "accepted:"),
     "unknown_metric": (["--fairness", "parity"], "demographic_parity"),
     "unknown_sensitive": (["--sensitive", "gender"], "accepted: race, sex"),
+    # private tuning (issue 17)
+    "pt_zero_epsilon": (["--private-tuning", "--study-epsilon", "0"], "expected a number > 0"),
+    "pt_negative_epsilon": (["--private-tuning", "--study-epsilon", "-1"],
+                            "expected a number > 0"),
+    "pt_no_epsilon": (["--private-tuning"], "needs --study-epsilon"),
+    "pt_mean_below_one": (["--private-tuning", "--study-epsilon", "2", "--mean-trials", "0.5"],
+                          "expected a number >= 1"),
+    "pt_negative_shape": (["--private-tuning", "--study-epsilon", "2", "--shape", "-1"],
+                          "shape >= 0"),
+    "pt_unknown_shape": (["--private-tuning", "--study-epsilon", "2", "--shape", "binomial"],
+                         "logarithmic"),
+    "pt_adaptive_sampler": (["--private-tuning", "--study-epsilon", "2", "--sampler", "tpe"],
+                            "adaptive sampler 'tpe'"),
+    "pt_default_sampler_named": (["--private-tuning", "--study-epsilon", "2", "--sampler",
+                                  "trifront"], "adaptive sampler 'trifront'"),
+    "pt_seeded_noise": (["--private-tuning", "--study-epsilon", "2", "--reproducible"],
+                        "--acknowledge-seeded-noise"),
+    "pt_existing_study": (["--private-tuning", "--study-epsilon", "2"], "never resumed"),
+    "pt_flag_without_mode": (["--study-epsilon", "2"], "only used by a private-tuning study"),
 }
 
 

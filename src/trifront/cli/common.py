@@ -151,11 +151,13 @@ def add_storage_flag(p: Any) -> None:
 
 
 def settings_from(args: argparse.Namespace, *, config: str | None = None,
-                  **extra: Any) -> Settings:
+                  skip: tuple[str, ...] = (), **extra: Any) -> Settings:
     """The :class:`~trifront.settings.Settings` of parsed flags (over a config file).
 
-    Flags the parser does not define, and flags left unset, keep the file's
-    value or the default.
+    Flags the parser does not define, flags in ``skip`` (a command's own
+    values that share a setting's name), and flags left unset keep the
+    file's value or the default.
     """
-    keys = {k: getattr(args, k) for k in Settings.__dataclass_fields__ if hasattr(args, k)}
+    keys = {k: getattr(args, k) for k in Settings.__dataclass_fields__
+            if hasattr(args, k) and k not in skip}
     return Settings.load(config, **keys, **extra)

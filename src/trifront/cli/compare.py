@@ -25,10 +25,12 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from trifront.report.compare import write_comparison
-    from trifront.study import load_study
+    from trifront.study import load_study, refuse_private_tuning
 
     check_out_dir(args.out)
     studies = [load_study(args.storage or DEFAULT_STORAGE, name) for name in args.studies]
+    for one in studies:
+        refuse_private_tuning(one, "compare")
     paths = write_comparison(studies, args.out)
     table = pd.read_csv(paths["compare.csv"])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -98,7 +98,9 @@ def configuration_from(args: argparse.Namespace) -> tuple[Settings, Problem, dic
         raise ConfigError("give exactly one of --epsilon (target) and --noise-multiplier."
                           if hasattr(args, "noise_multiplier") else "--epsilon is required.")
     by_noise = noise is not None
-    settings = settings_from(args, parametrisation="noise" if by_noise else "epsilon")
+    # --batch-size and --epochs are this run's hyperparameters, not study settings.
+    settings = settings_from(args, skip=("batch_size", "epochs"),
+                             parametrisation="noise" if by_noise else "epsilon")
     problem = settings.problem()
     params: dict[str, Any] = (
         {"noise_multiplier": noise} if by_noise else {"target_epsilon": args.epsilon}

@@ -84,10 +84,11 @@ def export_and_print(
 
 
 def main(args: argparse.Namespace) -> int:
-    from trifront.study import load_study
+    from trifront.study import load_study, refuse_private_tuning
 
     storage = args.storage or DEFAULT_STORAGE
     study = load_study(storage, args.study)
+    refuse_private_tuning(study, "export")
     export_and_print(study, args.trial, args.out, storage_url=storage, seed=args.seed,
                      overwrite=args.overwrite, data_sha256=args.data_sha256)
     return 0

@@ -61,7 +61,7 @@ def _print_option(o: Any, metric: str) -> None:
 def main(args: argparse.Namespace) -> int:
     from trifront.analysis.recommend import check_limits, recommend
     from trifront.deploy.command import export_command
-    from trifront.study import load_study, study_problem
+    from trifront.study import load_study, refuse_private_tuning, study_problem
 
     check_limits(max_epsilon=args.max_epsilon, max_unfairness=args.max_unfairness)
     if args.export:
@@ -69,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
 
         check_target(args.export, overwrite=args.overwrite)  # refuse before re-evaluating
     study = load_study(args.storage or DEFAULT_STORAGE, args.study)
+    refuse_private_tuning(study, "recommend")
     problem = study_problem(study)
     result = recommend(study, max_epsilon=args.max_epsilon, max_unfairness=args.max_unfairness,
                        n_seeds=args.seeds, progress=not args.no_progress)

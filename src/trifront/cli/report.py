@@ -53,10 +53,18 @@ def add_parser(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from trifront.report.build import write_report
-    from trifront.study import load_study
+    from trifront.study import load_study, private_tuning_release
 
     check_out_dir(args.out)
     study = load_study(args.storage or DEFAULT_STORAGE, args.study)
+    release = private_tuning_release(study)
+    if release is not None:
+        from trifront.report.private import write_private_report
+
+        paths = write_private_report(release, args.out, study_name=study.study_name)
+        print(paths["summary.md"].read_text(encoding="utf-8"))
+        print(f"wrote {', '.join(str(p) for p in paths.values())}")
+        return 0
     paths = write_report(
         study, args.out, n_seeds=args.seeds, reevaluate_test=not args.no_reevaluate,
         tuning_privacy=args.tuning_privacy, png=not args.no_png, progress=not args.no_progress,

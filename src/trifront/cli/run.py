@@ -16,6 +16,7 @@ from trifront.cli.common import (
     add_problem_flags,
     add_storage_flag,
     check_out_dir,
+    number,
     settings_from,
 )
 
@@ -61,6 +62,29 @@ def add_parser(sub: Any) -> None:
                    "pip install 'trifront[dask]'")
     g.add_argument("--trial-timeout", type=POSITIVE, metavar="SECONDS",
                    help="stop a trial after this many seconds and record it FAIL (default: none)")
+    g = run.add_argument_group(
+        "private tuning (one guarantee for the released model: search, choice and scores)")
+    g.add_argument("--private-tuning", action="store_true", default=None,
+                   help="run a private-tuning study: a secret, random number of runs drawn "
+                   "from a fixed prior, each scored on noisy counts, the best one released with "
+                   "one (E, delta) guarantee for every row of the file; writes "
+                   "study_privacy.json and model/ to --out")
+    g.add_argument("--study-epsilon", type=POSITIVE, metavar="E",
+                   help="epsilon of the whole private-tuning study (required with it)")
+    g.add_argument("--mean-trials", type=number(low=1, low_inclusive=True), metavar="K",
+                   help="mean of the secret number of runs (default 10)")
+    g.add_argument("--shape", help="its distribution: logarithmic (default), geometric, "
+                   "poisson, or a truncated negative binomial's shape >= 0")
+    g.add_argument("--max-unfairness", type=number(low=0, high=1, inf=False), metavar="GAP",
+                   help="release the most accurate run whose noisy validation gap is <= GAP "
+                   "(default: any gap)")
+    g.add_argument("--batch-size", type=POSITIVE_INT,
+                   help="every run's expected batch size (default: from the public row count)")
+    g.add_argument("--epochs", type=POSITIVE_INT,
+                   help="every run's epochs (default: from the public row count)")
+    g.add_argument("--acknowledge-seeded-noise", action="store_true", default=None,
+                   help="accept --reproducible with --private-tuning (voids the guarantee; "
+                   "research only)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -69,6 +93,8 @@ def main(args: argparse.Namespace) -> int:
 
     settings = settings_from(args, config=args.config)
     check_out_dir(settings.out)
+    if settings.private_tuning:
+        return _private(settings, args)
     problem = settings.problem()
     if problem.data_file is not None and problem.schema_file is None:
         from trifront.datasets import describe_inferred
@@ -87,6 +113,40 @@ def main(args: argparse.Namespace) -> int:
         return 130
     paths = write_run_outputs(study, settings.out)
     _print_front(paths["front.csv"], paths["trials.csv"])
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _private(settings: Any, args: argparse.Namespace) -> int:
+    import json
+
+    from trifront.errors import ConfigError
+    from trifront.privtune.checks import NON_ADAPTIVE_SAMPLERS
+    from trifront.privtune.study import run_private_study, write_outputs
+
+    if args.sampler is not None and args.sampler not in NON_ADAPTIVE_SAMPLERS:
+        raise ConfigError(
+            f"--private-tuning draws every candidate independently from a fixed prior; the "
+            f"adaptive sampler {args.sampler!r} is not covered by its theorem (accepted: "
+            "random, or no --sampler)."
+        )
+    result = run_private_study(settings, progress=not args.no_progress)
+    command = "trifront " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    paths = write_outputs(result, settings.out, command=command)
+    info = result.privacy
+    print(f"private-tuning study {result.study_name!r}: epsilon {info['epsilon']:.4g} at "
+          f"delta {info['delta']:g} for the released model, covering the search, the choice "
+          "and the scores, for every row of the file.")
+    released = info["released"]
+    if released is None:
+        print("nothing was released: no run was drawn or every run failed (the budget is "
+              "spent all the same).")
+    else:
+        print("released (noisy test metrics):")
+        print(json.dumps({k: released[k] for k in ("hyperparameters", "test_accuracy",
+                                                    "test_unfairness")}, indent=2))
+    for text in info["caveats"]:
+        print(f"NOTE: {text}")
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
     return 0
 

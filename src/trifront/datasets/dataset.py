@@ -58,6 +58,8 @@ class Dataset:
         group_names: ``group_names[k]`` is the name of group ``s == k``.
         seed: The seed that drew the validation rows.
         val_fraction: Fraction of the non-test rows held out for validation.
+        test_fraction: Fraction of the file's rows carved as the test split, or
+            None when the data set ships its own test file.
         n_train_public: The public number of training rows: the card's public
             row count (``card.n_rows``) split by the same arithmetic and
             fractions as the rows themselves, so it never depends on the
@@ -82,6 +84,7 @@ class Dataset:
     val_fraction: float
     n_train_public: int
     schema_from_data: bool
+    test_fraction: float | None = None
 
     def __post_init__(self) -> None:
         n = self.n_train_public

@@ -353,4 +353,5 @@ def _split(
         val_fraction=val_fraction,
         n_train_public=n_public,
         schema_from_data=bool(schema_from_data) or from_data,
+        test_fraction=None if shipped_test is not None else float(test_fraction),
     )

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from trifront import __version__
-from trifront.caveats import CAVEATS, active_caveats, caveat_flags, single_epsilon_caveats
+from trifront.caveats import (
+    CAVEATS,
+    active_caveats,
+    caveat_flags,
+    private_tuning_caveats,
+    single_epsilon_caveats,
+)
 from trifront.datasets import Dataset
 from trifront.deploy.encoder import Encoder
 from trifront.deploy.layout import FORMAT, FORMAT_VERSION, sha256_of
@@ -125,10 +131,13 @@ def build_card(
     r = record.to_dict()
     flags = caveat_flags([r])
     n_trials = provenance.get("n_trials")
-    not_covered = [*active_caveats(flags), *single_epsilon_caveats(
-        delta=problem.delta, n_trials=n_trials, subject="This model's epsilon is",
-        test_use="used once to measure this card's test_accuracy and test_unfairness",
-        cv_folds=problem.cv_folds if n_trials is not None else 1)]
+    if provenance.get("private_tuning"):
+        not_covered = [*active_caveats(flags), *private_tuning_caveats()]
+    else:
+        not_covered = [*active_caveats(flags), *single_epsilon_caveats(
+            delta=problem.delta, n_trials=n_trials, subject="This model's epsilon is",
+            test_use="used once to measure this card's test_accuracy and test_unfairness",
+            cv_folds=problem.cv_folds if n_trials is not None else 1)]
     if math.isinf(record.epsilon):
         not_covered.insert(0, "This model was trained WITHOUT differential privacy "
                               "(epsilon = inf): it has no privacy guarantee at all.")
@@ -204,9 +213,15 @@ def card_markdown(card: Mapping[str, Any], encoder: Encoder) -> str:
     arch = (f"{model['name']}: {model['n_features']} inputs"
             + (f", hidden layers {model['hidden']}" if model["hidden"] else "")
             + f", {model['n_parameters']} parameters ({model['dtype']})")
-    origin = (f"trial {src['trial']} of study `{src['study']}` ({src['n_trials']} trials)"
-              if src.get("study") else "a configuration given directly")
+    if src.get("private_tuning"):
+        origin = (f"the model released by private-tuning study `{src['study']}` (its epsilon "
+                  "covers the whole study)")
+    elif src.get("study"):
+        origin = f"trial {src['trial']} of study `{src['study']}` ({src['n_trials']} trials)"
+    else:
+        origin = "a configuration given directly"
     eps = card["epsilon"]
+    per_run = "one run's " if src.get("private_tuning") else ""
     no_privacy = eps == "inf" or (isinstance(eps, float) and math.isinf(eps))
     eps_text = "none: trained without privacy" if no_privacy else f"{_num(eps)}"
     metric = str(card["fairness_metric"]).replace("_", " ")
@@ -220,8 +235,9 @@ def card_markdown(card: Mapping[str, Any], encoder: Encoder) -> str:
         "## Privacy",
         "",
         *_rows([("epsilon", eps_text), ("delta", card["delta"]),
-                ("accountant", card["accountant"]), ("epsilon of DP-SGD", card["epsilon_sgd"]),
-                ("epsilon of the knobs' statistics", card["epsilon_stats"]),
+                ("accountant", card["accountant"]),
+                (f"epsilon of {per_run}DP-SGD", card["epsilon_sgd"]),
+                (f"epsilon of {per_run}knobs' statistics", card["epsilon_stats"]),
                 ("epsilon (RDP cross-check)", card["epsilon_rdp"]),
                 ("noise multiplier σ", card["noise_multiplier"]),
                 ("sampling rate q", card["sample_rate"]), ("steps T", card["steps"]),
