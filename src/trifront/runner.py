@@ -114,7 +114,16 @@ class RunConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunConfig:
-        """The run a :class:`~trifront.settings.Settings` describes (loads the data)."""
+        """The run a :class:`~trifront.settings.Settings` describes (loads the data).
+
+        Raises:
+            ConfigError: For private-tuning settings, which this search would not honour.
+        """
+        if settings.private_tuning:
+            raise ConfigError(
+                "private_tuning=True is run by trifront.privtune.study.run_private_study "
+                "(or `trifront run --private-tuning`), not by the adaptive search."
+            )
         problem = settings.problem()
         n_public = problem.validate().n_train_public
         return cls(

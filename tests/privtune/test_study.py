@@ -196,3 +196,13 @@ def test_the_released_model_is_exported_with_the_study_guarantee(tmp_path):
     assert not any("one** training run" in line for line in card["epsilon_does_not_cover"])
     X = result.data.test.X[:5]
     assert model is not None and len(X) == 5
+
+
+def test_the_adaptive_runner_refuses_private_tuning_settings(tmp_path):
+    import trifront
+    from trifront.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="run_private_study"):
+        trifront.run(dataset="german", private_tuning=True, study_epsilon=2.0,
+                     storage=f"sqlite:///{tmp_path / 'x.db'}", progress=False)
+    assert not (tmp_path / "x.db").exists()
