@@ -139,7 +139,7 @@ class Settings:
     private_tuning: bool = False
     study_epsilon: float | None = None
     mean_trials: float = 10.0
-    shape: float | str = "logarithmic"
+    shape: float | str = "poisson"
     max_unfairness: float | None = None
     batch_size: int | None = None
     epochs: int | None = None

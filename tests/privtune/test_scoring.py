@@ -67,3 +67,5 @@ def test_selection_prefers_the_gap_limit_then_accuracy():
             selection_key(0.82, 0.05, 0.05)]
     assert max(keys) == keys[2]
     assert selection_key(0.9, 0.2, 1.0) > selection_key(0.8, 0.0, 1.0)
+    # when no run meets the limit, the fairest is released, not the most accurate
+    assert selection_key(0.80, 0.06, 0.05) > selection_key(0.85, 0.15, 0.05)

@@ -73,8 +73,8 @@ def add_parser(sub: Any) -> None:
                    help="epsilon of the whole private-tuning study (required with it)")
     g.add_argument("--mean-trials", type=number(low=1, low_inclusive=True), metavar="K",
                    help="mean of the secret number of runs (default 10)")
-    g.add_argument("--shape", help="its distribution: logarithmic (default), geometric, "
-                   "poisson, or a truncated negative binomial's shape >= 0")
+    g.add_argument("--shape", help="its distribution: poisson (default), geometric, "
+                   "logarithmic, or a truncated negative binomial's shape >= 0")
     g.add_argument("--max-unfairness", type=number(low=0, high=1, inf=False), metavar="GAP",
                    help="release the most accurate run whose noisy validation gap is <= GAP "
                    "(default: any gap)")

@@ -81,9 +81,15 @@ def metrics_from_counts(counts: np.ndarray, *, n_groups: int, metric: str) -> tu
 
 
 def selection_key(accuracy: float, gap: float, max_unfairness: float) -> tuple[int, float]:
-    """The order runs are compared in: within the gap limit first, then by accuracy.
+    """The order runs are compared in: within the gap limit by accuracy, else by gap.
 
-    A total order on a run's noisy validation scores alone, as the selection
-    theorem needs; a failed run ranks below every scored one (``(-1, 0)``).
+    A run whose noisy gap meets the limit ranks above every run that does not,
+    and among those the more accurate ranks higher; among runs that miss it,
+    the fairer ranks higher (so when no run meets the limit, the release is
+    the closest to it, not the most accurate and perhaps most unfair). A total
+    order on a run's own noisy validation scores, as the selection theorem
+    needs; a failed run ranks below every scored one (``(-1, 0)``).
     """
-    return (int(gap <= max_unfairness), float(accuracy))
+    if gap <= max_unfairness:
+        return (1, float(accuracy))
+    return (0, -float(gap))

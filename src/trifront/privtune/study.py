@@ -155,7 +155,7 @@ def study_privacy(
         "selection": {
             "rule": "the run with the best noisy validation accuracy among runs whose noisy "
                     f"validation {settings.fairness} gap is <= {max_unfairness:g}; if none "
-                    "is, the best noisy validation accuracy of all",
+                    "is, the run with the smallest noisy validation gap",
             "max_unfairness": max_unfairness,
             "fairness_metric": settings.fairness,
         },
