@@ -44,3 +44,28 @@ def test_overrides_replace_bounds():
 def test_bad_overrides_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         SearchSpace.default().with_bounds(override)
+
+
+def test_anchors_are_public_defaults_inside_the_space():
+    from trifront.space import ANCHOR_EPSILONS
+
+    space = SearchSpace.default("mlp", n_train=640)
+    anchors = space.anchors()
+    assert [a["target_epsilon"] for a in anchors] == list(ANCHOR_EPSILONS)
+    for a in anchors:
+        assert set(a) == set(space.names)
+        for d in space.dimensions:
+            assert d.low <= a[d.name] <= d.high
+        # the fairness knobs are in their off zones, and the defaults are the documented ones
+        assert a["fair_weight"] < 1e-3 and a["reweigh"] < 0.05 and a["group_thresholds"] >= 0.2
+        assert (a["clip"], a["lr"], a["hidden"], a["depth"]) == (1.0, 0.5, 64, 1)
+    # small data: many small steps, the (scaled) largest epochs and a small batch
+    assert anchors[0]["epochs"] == space["epochs"].high > 10
+    b = space["batch_size"]
+    assert b.low < anchors[0]["batch_size"] < (b.low * b.high) ** 0.5
+
+
+def test_anchors_stay_in_a_narrowed_range_and_are_not_repeated():
+    space = SearchSpace.default("logreg").with_bounds({"target_epsilon": {"high": 1.0}})
+    assert [a["target_epsilon"] for a in space.anchors()] == [0.5, 1.0]
+    assert SearchSpace.default("logreg", "noise").anchors() == []

@@ -116,3 +116,24 @@ def test_objectives_are_named_for_optuna_dashboard(tmp_path):
     open_study(storage_url=url, study_name="old", record=_record())
     assert optuna.load_study(study_name="old", storage=url).metric_names == [
         "accuracy", "epsilon", "unfairness"]
+
+
+def test_a_new_study_trains_the_anchors_first_and_a_resumed_one_does_not_repeat_them(tmp_path):
+    import trifront
+    from trifront.space import SearchSpace
+
+    storage = f"sqlite:///{tmp_path / 'a.db'}"
+    kw = {"dataset": "german", "storage": storage, "study": "a", "progress": False, "jobs": 1,
+          "cv_folds": 1}
+    study = trifront.run(trials=2, **kw)
+    n_public = trifront.Problem(dataset="german").data().n_train_public
+    anchors = SearchSpace.default("logreg", n_train=n_public).anchors()
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert [t.params for t in trials] == anchors[:2]
+    assert all(t.user_attrs.get("anchor") for t in trials)
+    study = trifront.run(trials=4, **kw)  # resume: the third anchor is not queued again
+    later = sorted(study.trials, key=lambda t: t.number)[2:]
+    assert not any(t.user_attrs.get("anchor") for t in later)
+    off = trifront.run(trials=1, no_anchors=True, **{**kw, "study": "b"})
+    assert not off.trials[0].user_attrs.get("anchor")
+    assert off.trials[0].params not in anchors

@@ -78,6 +78,9 @@ class RunConfig:
             the hypervolume the sampler maximises count only configurations
             fairer than it, so the search concentrates on that region; the front
             still shows every trial. A study setting.
+        anchors: Train the space's default configurations first in a new
+            study (:meth:`~trifront.space.SearchSpace.anchors`); they count
+            toward ``n_trials``.
     """
 
     problem: Problem = field(default_factory=Problem)
@@ -91,6 +94,7 @@ class RunConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     focus_unfairness: float | None = None
     evaluate: Callable[..., TrialResult] | None = None
+    anchors: bool = True
 
     def __post_init__(self) -> None:
         f = self.focus_unfairness
@@ -138,6 +142,7 @@ class RunConfig:
             execution=ExecutionConfig(jobs=settings.jobs, dask=settings.dask,
                                       trial_timeout=settings.trial_timeout),
             focus_unfairness=settings.focus_unfairness,
+            anchors=not settings.no_anchors,
         )
 
     def settings(self) -> dict[str, Any]:
@@ -192,8 +197,12 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
         "sampler": config.sampler,
         "version": __version__,
     }
-    return _open_study(storage_url=config.storage, study_name=config.study_name,
-                       record=record, sampler=sampler, create=create)
+    study = _open_study(storage_url=config.storage, study_name=config.study_name,
+                        record=record, sampler=sampler, create=create)
+    if config.anchors and not study.get_trials(deepcopy=False):
+        for params in config.space.anchors()[: config.n_trials]:
+            study.enqueue_trial(params, user_attrs={"anchor": True})
+    return study
 
 
 def run_study(

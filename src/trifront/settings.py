@@ -83,6 +83,7 @@ class Settings:
         seed: Seed of what is public: initialisation, splits, the sampler.
         max_epsilon: The largest target epsilon searched.
         focus_unfairness: Concentrate the search on configurations fairer than this.
+        no_anchors: Do not train the space's default configurations first.
         space: Search-bound overrides, ``{name: {"low": .., "high": ..}}``.
         storage: Optuna storage URL.
         study: Study name (default ``<dataset or file stem>-<model>``).
@@ -129,6 +130,7 @@ class Settings:
     seed: int = 0
     max_epsilon: float | None = None
     focus_unfairness: float | None = None
+    no_anchors: bool = False
     space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     storage: str = DEFAULT_STORAGE
     study: str | None = None

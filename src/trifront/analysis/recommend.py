@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 
@@ -109,7 +110,11 @@ class Recommendation:
         nearest: When none qualifies, the closest options (smallest relative
             violation of the limits); otherwise empty.
         n_candidates: Configurations re-evaluated.
-        constant_accuracy: Accuracy of the constant majority-class predictor.
+        constant_accuracy: Accuracy of the constant majority-class predictor
+            on the rows the choice is made on (validation).
+        constant_test_accuracy: Its accuracy on the test split (the majority
+            class of the training rows, predicted for every test row): what
+            deploying it gives when it is the honest choice.
         flags: The caveat flags of the study (see :mod:`trifront.caveats`).
     """
 
@@ -120,6 +125,7 @@ class Recommendation:
     n_candidates: int = 0
     constant_accuracy: float = math.nan
     flags: dict[str, bool] = field(default_factory=dict)
+    constant_test_accuracy: float = math.nan
 
     @property
     def caveats(self) -> list[str]:
@@ -149,6 +155,7 @@ class Recommendation:
             "nearest": [o.to_dict() for o in self.nearest],
             "n_candidates": self.n_candidates,
             "constant_accuracy": _finite_or_none(self.constant_accuracy),
+            "constant_test_accuracy": _finite_or_none(self.constant_test_accuracy),
             "no_better_than_constant": self.trivial,
             **{key: bool(self.flags.get(key, False)) for key in CAVEATS},
             "caveats": self.caveats,
@@ -262,4 +269,12 @@ def recommend(
         ranked = ranked.sort_values(["_v", _VAL["accuracy"]], ascending=[True, False])
         nearest = [option(r) for _, r in ranked.head(N_NEAREST).iterrows()]
     return Recommendation(limits, problem.fairness, None, nearest, n_candidates=len(points),
-                          constant_accuracy=constant, flags=flags)
+                          constant_accuracy=constant, flags=flags,
+                          constant_test_accuracy=_constant_on_test(problem))
+
+
+def _constant_on_test(problem: Problem) -> float:
+    """Test accuracy of always predicting the training rows' majority class."""
+    ds = problem.data()
+    majority = int(np.mean(ds.train.y) >= 0.5)
+    return float(np.mean(ds.test.y == majority))

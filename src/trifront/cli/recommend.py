@@ -110,9 +110,11 @@ def main(args: argparse.Namespace) -> int:
               f"constant predictor on the validation split ({result.n_candidates} front "
               "configurations re-evaluated).")
         if math.isfinite(result.constant_accuracy):
+            test = (f", {result.constant_test_accuracy:.4f} on test"
+                    if math.isfinite(result.constant_test_accuracy) else "")
             print(f"The constant predictor (always the majority class: accuracy "
-                  f"{result.constant_accuracy:.4f}, epsilon 0, gap 0) is the honest choice "
-                  "under these limits.")
+                  f"{result.constant_accuracy:.4f} on validation{test}, epsilon 0, gap 0) is "
+                  "the honest choice under these limits.")
         if result.nearest:
             print("Nearest options:")
             for near in result.nearest:

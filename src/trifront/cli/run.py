@@ -47,6 +47,9 @@ def add_parser(sub: Any) -> None:
                    "tpe, random, qmc")
     g.add_argument("--startup-trials", type=POSITIVE_INT,
                    help="quasi-random trials first (default 8)")
+    g.add_argument("--no-anchors", action="store_true", default=None,
+                   help="do not train the documented default configurations (clip 1, lr 0.5, "
+                   "knobs off, at target epsilon 0.5, 1 and 3) first in a new study")
     g = run.add_argument_group("where")
     add_storage_flag(g)
     g.add_argument("--study", help="study name (default <dataset>-<model>)")
