@@ -335,7 +335,10 @@ def _drive(
     distributions = config.space.distributions()
     in_flight: dict[int, optuna.Trial] = {}
     asked = 0
-    first_number = len(study.get_trials(deepcopy=False))
+    # Trials that were there before this driver asked for any (queued ones, such
+    # as the anchors, are asked by this driver and so are not among them).
+    before = {t.number for t in study.get_trials(deepcopy=False)
+              if t.state != TrialState.WAITING}
     try:
         while asked < remaining or in_flight:
             check()
@@ -364,7 +367,7 @@ def _drive(
         try:
             # In flight, or asked when the interrupt came (not yet submitted).
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                if t.number >= first_number:
+                if t.number not in before:
                     fail_trial(study, t, reason, interrupted=True)
         except Exception:  # the storage itself may be what failed; a resume recovers
             pass

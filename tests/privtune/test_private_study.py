@@ -151,7 +151,8 @@ def test_the_number_of_runs_is_in_no_output(tmp_path, monkeypatch):
         info = copy.deepcopy(info)
         info.pop("released")
         stripped.append(info)
-    assert stripped[0] == stripped[1]  # all but the release (no count, no wall time) is equal for K=1, 5
+    # all but the release (no count, no wall time) is equal for K=1 and K=5
+    assert stripped[0] == stripped[1]
     assert set(outputs[0]["released"]) == set(outputs[1]["released"])
     assert outputs[0]["noise_seeded"] is True
     assert any("noise_seeded=true" in c for c in outputs[0]["caveats"])
