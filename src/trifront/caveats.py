@@ -94,7 +94,8 @@ def single_epsilon_caveats(
             f"The search trained {n_trials} models on the same rows, and chose among them by "
             "their results. Releasing the chosen model alone does not reset that: the choice "
             "depends on all runs, so the honest cost of the whole study is the composition of "
-            "every run."
+            "every run. A private-tuning study (`trifront run --private-tuning --study-epsilon "
+            "E`) releases one model with one guarantee that covers the search too."
         )
     lines += [
         "Releasing more than one model (for example several points of the front) costs the "
