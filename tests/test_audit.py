@@ -140,3 +140,28 @@ def test_bad_counts_and_confidence():
     with pytest.raises(ConfigError, match="confidence"):
         audit(_problem(), {"target_epsilon": 1.0, **PARAMS}, seed=0, canaries=60,
               confidence=1.0)
+
+
+def test_without_noise_a_step_is_decoded_jointly():
+    """Peeling finds the canaries sampled together where one projection each is confused."""
+    from trifront.audit import StepRecorder
+
+    rng = np.random.default_rng(0)
+    d, m = 88, 1000  # Adult's encoded width and the default canary count
+    X = make_canaries(d, m, norm=10.0, seed=0)
+    y = rng.integers(0, 2, m).astype(np.float64)
+    model = make_model("logreg", n_features=d, seed=0).double()
+    rec = StepRecorder(model, X, y, lr=0.0, divisor=1.0, clip=None, refresh=10**9)
+    flat_grads = rec._grads(rec._params(), rec.X, rec.y)
+    names = rec.names
+    hits, hits_plain = 0, 0
+    for trial in range(30):
+        batch = rng.choice(m, size=5, replace=False)
+        noisy_sum = [flat_grads[k][batch].sum(dim=0) for k in names]  # no noise, unclipped
+        rec(trial, noisy_sum)
+        top = set(np.argsort(-rec.rows[-1].numpy())[:5])
+        plain = (rec.unit @ torch.cat([t.reshape(-1) for t in noisy_sum]).double()).numpy()
+        hits += len(top & set(batch))
+        hits_plain += len(set(np.argsort(-plain)[:5]) & set(batch))
+    assert hits >= 0.9 * 30 * 5
+    assert hits > hits_plain

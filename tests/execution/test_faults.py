@@ -144,7 +144,7 @@ config = RunConfig(
     evaluate=FaultyTrials(delay=float(sys.argv[2])),
     space=SearchSpace.default("logreg", "epsilon").with_bounds(
         {"epochs": {"low": 1, "high": 1}, "batch_size": {"low": 1024, "high": 2048}}),
-    n_trials=8, storage=sys.argv[1], study_name="crash", n_startup_trials=8,
+    n_trials=12, storage=sys.argv[1], study_name="crash", n_startup_trials=12,
     execution=ExecutionConfig(jobs=2),
 )
 run_study(config, progress=False)
@@ -184,13 +184,13 @@ def test_kill_9_of_the_driver_then_resume_reruns_the_interrupted_trials(tmp_path
     finished = {t.number: t.values for t in before.get_trials(states=(TrialState.COMPLETE,))}
     assert len(finished) >= 2
     assert before.get_trials(states=(TrialState.RUNNING,)), "the kill left no trial RUNNING"
-    assert len(before.trials) < 8
+    assert len(before.trials) < 12  # killed mid-study (slack for a loaded machine)
 
     config = RunConfig(
         problem=Problem(),
         evaluate=FaultyTrials(delay=1.0),
         space=SearchSpace.default("logreg", "epsilon").with_bounds(TINY),
-        n_trials=8, storage=storage, study_name="crash", n_startup_trials=8,
+        n_trials=12, storage=storage, study_name="crash", n_startup_trials=12,
         execution=ExecutionConfig(jobs=2),
     )
     after = run_study(config, progress=False)
@@ -202,8 +202,8 @@ def test_kill_9_of_the_driver_then_resume_reruns_the_interrupted_trials(tmp_path
              "left RUNNING by an interrupted run"]
     assert stale, "the trials left RUNNING must be marked FAIL"
     assert all(t.state == TrialState.FAIL and t.user_attrs["interrupted"] for t in stale)
-    # What the user asked for: 8 results. The interrupted trials' parameters ran again.
-    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 8
+    # What the user asked for: 12 results. The interrupted trials' parameters ran again.
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 12
     reruns = {t.user_attrs.get("rerun_of"): t for t in trials if "rerun_of" in t.user_attrs}
     for t in stale:
         assert reruns[t.number].params == t.params
