@@ -187,15 +187,9 @@ class Settings:
         if not ok_mean:
             raise ConfigError(f"`mean_trials >= 1` must hold, but got "
                               f"mean_trials={self.mean_trials!r}.")
-        if not isinstance(self.shape, str):
-            if (isinstance(self.shape, bool) or not isinstance(self.shape, numbers.Real)
-                    or not float(self.shape) >= 0):
-                raise ConfigError("`shape >= 0` must hold (0 logarithmic, 1 geometric, inf "
-                                  f"Poisson), but got shape={self.shape!r}.")
-        else:
-            from trifront.privtune.count import RunCount
+        from trifront.privacy.accounting.repeat import parse_shape
 
-            RunCount.parse(float(self.mean_trials), self.shape)
+        parse_shape(self.shape)
         if self.max_unfairness is not None:
             _number("max_unfairness", self.max_unfairness, low=0.0, high=1.0,
                     high_inclusive=True)
@@ -203,15 +197,43 @@ class Settings:
             if getattr(self, key) is not None:
                 _integer(key, getattr(self, key), lowest=1)
         if self.private_tuning:
-            from trifront.privtune.checks import check_settings
-
-            check_settings(self)
+            self.check_private_tuning()
         else:
             given = [k for k in ("study_epsilon", "max_unfairness", "batch_size", "epochs")
                      if getattr(self, k) is not None]
             if given:
                 raise ConfigError(f"{', '.join(given)}: only used by a private-tuning study "
                                   "(--private-tuning).")
+
+    def check_private_tuning(self) -> None:
+        """Refuse settings under which the study's guarantee would not hold.
+
+        Raises:
+            ConfigError: On a missing or bad study epsilon, an adaptive sampler,
+                seeded noise without acknowledgement, public statistics, or a user
+                file without a declared schema.
+        """
+        if self.study_epsilon is None:
+            raise ConfigError("--private-tuning needs --study-epsilon E, the budget of the whole "
+                              "study (a number > 0).")
+        if self.sampler not in (*PRIVATE_TUNING_SAMPLERS, "trifront"):
+            raise ConfigError(
+                f"--private-tuning draws every candidate independently from a fixed prior; the "
+                f"adaptive sampler {self.sampler!r} is not covered by its theorem (accepted: "
+                "random, or no --sampler)."
+            )
+        if self.reproducible and not self.acknowledge_seeded_noise:
+            raise ConfigError(
+                "--private-tuning with --reproducible seeds the noise, the number of runs and the "
+                "splits from the public --seed, which voids the guarantee; add "
+                "--acknowledge-seeded-noise to run it anyway (research only)."
+            )
+        if self.public_statistics:
+            raise ConfigError("--private-tuning covers every statistic with noise; "
+                              "--public-statistics is not accepted with it.")
+        if self.data is not None and self.schema is None:
+            raise ConfigError("--private-tuning on a user file needs a declared schema (--schema): "
+                              "an encoding read from the rows is not covered by epsilon.")
 
     # -- building --------------------------------------------------------------
 
@@ -315,6 +337,10 @@ class Settings:
 
 
 _FIELDS = frozenset(f.name for f in fields(Settings)) | frozenset(ALIASES)
+
+#: Samplers a private-tuning study accepts: "random" (what it does). The unset
+#: default ("trifront") is replaced by it; the CLI refuses an explicit adaptive one.
+PRIVATE_TUNING_SAMPLERS = ("random",)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -124,10 +124,10 @@ def _private(settings: Any, args: argparse.Namespace) -> int:
     import json
 
     from trifront.errors import ConfigError
-    from trifront.privtune.checks import NON_ADAPTIVE_SAMPLERS
     from trifront.privtune.study import run_private_study, write_outputs
+    from trifront.settings import PRIVATE_TUNING_SAMPLERS
 
-    if args.sampler is not None and args.sampler not in NON_ADAPTIVE_SAMPLERS:
+    if args.sampler is not None and args.sampler not in PRIVATE_TUNING_SAMPLERS:
         raise ConfigError(
             f"--private-tuning draws every candidate independently from a fixed prior; the "
             f"adaptive sampler {args.sampler!r} is not covered by its theorem (accepted: "

@@ -12,13 +12,11 @@ counts, the best one released.
 * :mod:`~trifront.privtune.scoring`: noisy counts and the scores read from them;
 * :mod:`~trifront.privtune.budget`: one run's noise for a study budget E
   (the accountant: :func:`trifront.privacy.accounting.study_epsilon`);
-* :mod:`~trifront.privtune.checks`: settings that would void the guarantee;
 * :mod:`~trifront.privtune.study`: the study itself and its outputs.
 """
 
 from trifront.privtune.budget import RunPlan, solve_run_plan
-from trifront.privtune.checks import check_settings
 from trifront.privtune.count import RunCount
 from trifront.privtune.prior import Prior, default_prior
 
-__all__ = ["Prior", "RunCount", "RunPlan", "check_settings", "default_prior", "solve_run_plan"]
+__all__ = ["Prior", "RunCount", "RunPlan", "default_prior", "solve_run_plan"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trifront.errors import ConfigError
-from trifront.privacy.accounting import RUN_COUNT_SHAPES
+from trifront.privacy.accounting import RUN_COUNT_SHAPES, parse_shape
 
 __all__ = ["RunCount"]
 
@@ -60,19 +60,7 @@ class RunCount:
 
         Names: ``logarithmic`` (0), ``geometric`` (1), ``poisson`` (inf).
         """
-        if isinstance(shape, str):
-            key = shape.strip().lower()
-            if key in RUN_COUNT_SHAPES:
-                return cls(float(mean), RUN_COUNT_SHAPES[key])
-            try:
-                value = float(key)
-            except ValueError:
-                raise ConfigError(
-                    f"shape must be a number >= 0 or one of {sorted(RUN_COUNT_SHAPES)}, but "
-                    f"got shape={shape!r}."
-                ) from None
-            return cls(float(mean), value)
-        return cls(float(mean), float(shape))
+        return cls(float(mean), parse_shape(shape))
 
     @property
     def name(self) -> str:

@@ -45,7 +45,6 @@ from trifront.datasets import Dataset, Split
 from trifront.datasets.private_split import resplit_independently
 from trifront.errors import ConfigError, TrialFailedError
 from trifront.privtune.budget import RunPlan, solve_run_plan
-from trifront.privtune.checks import check_settings
 from trifront.privtune.count import RunCount
 from trifront.privtune.prior import Prior, default_prior
 from trifront.privtune.scoring import metrics_from_counts, noisy_counts, selection_key
@@ -200,12 +199,12 @@ def run_private_study(settings: Settings, *, progress: bool = True) -> PrivateSt
         progress: Say on stderr that the study runs (without a count of runs).
 
     Raises:
-        ConfigError: On settings that void the guarantee (:func:`check_settings`),
+        ConfigError: On settings that void the guarantee (``Settings.check_private_tuning``),
             or an existing study of the same name (a private study is never resumed).
         PrivacyError: If E is too small for the mean number of runs.
     """
-    check_settings(settings)
-    assert settings.study_epsilon is not None  # check_settings refuses a missing one
+    settings.check_private_tuning()
+    assert settings.study_epsilon is not None  # the check refuses a missing one
     t0 = time.perf_counter()
     problem = replace(settings.replace(cv_folds=1).problem(), cv_folds=1)
     base = problem.validate()

@@ -44,7 +44,12 @@ from trifront.privacy.accounting.gaussian import (
     gaussian_noise_for_epsilon,
 )
 from trifront.privacy.accounting.prv import MAX_PRV_GRID
-from trifront.privacy.accounting.repeat import RUN_COUNT_SHAPES, run_event, study_epsilon
+from trifront.privacy.accounting.repeat import (
+    RUN_COUNT_SHAPES,
+    parse_shape,
+    run_event,
+    study_epsilon,
+)
 from trifront.privacy.accounting.spend import PrivacySpend, account
 
 __all__ = [
@@ -62,6 +67,7 @@ __all__ = [
     "gaussian_epsilon",
     "gaussian_noise_for_epsilon",
     "noise_for_epsilon",
+    "parse_shape",
     "run_event",
     "study_epsilon",
     "sampling_schedule",

@@ -29,13 +29,42 @@ import logging
 import math
 from collections.abc import Sequence
 
-from trifront.errors import PrivacyError
+from trifront.errors import ConfigError, PrivacyError
 
-__all__ = ["RUN_COUNT_SHAPES", "run_event", "study_epsilon"]
+__all__ = ["RUN_COUNT_SHAPES", "parse_shape", "run_event", "study_epsilon"]
 
 #: The named distributions of the number of runs, as the shape η of dp-accounting.
 RUN_COUNT_SHAPES: dict[str, float] = {"logarithmic": 0.0, "geometric": 1.0,
                                       "poisson": math.inf}
+
+
+def parse_shape(shape: float | str) -> float:
+    """The shape η of a run-count distribution given as a number or a name.
+
+    Names: ``logarithmic`` (0), ``geometric`` (1), ``poisson`` (inf).
+
+    Raises:
+        ConfigError: If it is neither a number >= 0 nor a name.
+    """
+    if isinstance(shape, str):
+        key = shape.strip().lower()
+        if key in RUN_COUNT_SHAPES:
+            return RUN_COUNT_SHAPES[key]
+        try:
+            value = float(key)
+        except ValueError:
+            raise ConfigError(
+                f"shape must be a number >= 0 or one of {sorted(RUN_COUNT_SHAPES)}, but got "
+                f"shape={shape!r}."
+            ) from None
+    elif isinstance(shape, bool) or not isinstance(shape, int | float):
+        raise ConfigError(f"shape must be a number >= 0 or a name, but got shape={shape!r}.")
+    else:
+        value = float(shape)
+    if not value >= 0:
+        raise ConfigError("`shape >= 0` must hold (0 logarithmic, 1 geometric, inf Poisson), "
+                          f"but got shape={shape!r}.")
+    return value
 
 
 def run_event(
