@@ -364,13 +364,21 @@ def _drive(
             "interrupted" if isinstance(exc, KeyboardInterrupt)
             else f"driver stopped by {exc.__class__.__name__}: {exc}"
         )
-        try:
+        def mark(s: optuna.Study) -> None:
             # In flight, or asked when the interrupt came (not yet submitted).
-            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 if t.number not in before:
-                    fail_trial(study, t, reason, interrupted=True)
-        except Exception:  # the storage itself may be what failed; a resume recovers
-            pass
+                    fail_trial(s, t, reason, interrupted=True)
+
+        try:
+            mark(study)
+        except Exception:
+            # An interrupt inside a storage call can leave this connection unusable:
+            # mark through a fresh one. If the storage itself failed, a resume recovers.
+            try:
+                mark(optuna.load_study(study_name=study.study_name, storage=config.storage))
+            except Exception:
+                pass
         raise
 
 
