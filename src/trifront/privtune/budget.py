@@ -93,8 +93,7 @@ class RunPlan:
             "steps": self.steps,
             "extra_gaussians": list(self.extra_gaussians),
             "extra_gaussians_are": (
-                [f"statistics:{k}" for k, v in (("counts", self.stats.counts),)
-                 if v < math.inf]
+                ["statistics:counts"] * (self.stats.counts < math.inf)
                 + ["statistics:sums"] * (self.stats.n_sums if self.stats.sums < math.inf else 0)
                 + ["statistics:histograms"] * (self.stats.histograms < math.inf)
                 + ["validation counts", "test counts"]
