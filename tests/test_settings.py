@@ -101,3 +101,25 @@ def test_the_python_api_accepts_every_setting_the_cli_accepts():
     assert any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     with pytest.raises(ConfigError, match="Did you mean 'dataset'"):
         trifront.run(datset="adult")
+
+
+def test_a_privacy_utility_study_searches_no_fairness_knob():
+    three = Settings().search_space(n_train=26_000).names
+    two = Settings(objectives="accuracy,epsilon").search_space(n_train=26_000).names
+    assert {"fair_weight", "reweigh", "group_thresholds"} <= set(three)
+    assert set(two) == set(three) - {"fair_weight", "reweigh", "group_thresholds"}
+
+
+@pytest.mark.parametrize(("max_epsilon", "fixed"), [(None, 1.0), (3.0, 3.0)])
+def test_a_fairness_utility_study_spends_one_epsilon_in_every_trial(max_epsilon, fixed):
+    s = Settings(objectives="accuracy,unfairness", max_epsilon=max_epsilon)
+    space = s.search_space(n_train=26_000)
+    eps = space["target_epsilon"]
+    assert (eps.low, eps.high) == (fixed, fixed)
+    assert {a["target_epsilon"] for a in space.anchors()} == {fixed}
+    assert "reweigh" in space.names
+
+
+def test_objectives_other_than_the_3d_front_are_refused_with_private_tuning():
+    with pytest.raises(ConfigError, match="not accepted with it"):
+        Settings(objectives="accuracy,epsilon", private_tuning=True, study_epsilon=1.0)

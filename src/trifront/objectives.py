@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 from optuna.study import StudyDirection
 
+from trifront.errors import ConfigError
+
 OBJECTIVES: tuple[str, str, str] = ("accuracy", "epsilon", "unfairness")
 DIRECTIONS: tuple[StudyDirection, StudyDirection, StudyDirection] = (
     StudyDirection.MAXIMIZE,
@@ -26,6 +28,57 @@ UNITS: dict[str, str] = {
     "epsilon": "epsilon of the whole training run at the study's delta",
     "unfairness": "fairness gap (0 = parity)",
 }
+
+#: The objective sets a study can search (``--objectives``): the 3-D front, or
+#: one of the 2-D fronts. ``accuracy,epsilon`` is DPareto's privacy-utility
+#: front (arXiv 1905.10862); ``accuracy,unfairness`` the fairness-utility front
+#: at one fixed epsilon. Every trial still measures all three objectives; the
+#: ones not searched are recorded, shown, and left out of the front and the
+#: hypervolume.
+OBJECTIVE_SETS: tuple[tuple[str, ...], ...] = (
+    OBJECTIVES,
+    ("accuracy", "epsilon"),
+    ("accuracy", "unfairness"),
+)
+
+
+def parse_objectives(value: str | Sequence[str]) -> tuple[str, ...]:
+    """The searched objectives named by ``value``, in ``OBJECTIVES`` order.
+
+    Args:
+        value: Comma-separated names (``"accuracy,epsilon"``) or a sequence.
+
+    Raises:
+        ConfigError: On an unknown name, or a set that is not one of ``OBJECTIVE_SETS``.
+    """
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else list(value)
+    accepted = " | ".join(",".join(s) for s in OBJECTIVE_SETS)
+    unknown = [n for n in names if n not in OBJECTIVES]
+    chosen = tuple(n for n in OBJECTIVES if n in names)
+    if unknown or len(set(names)) != len(names) or chosen not in OBJECTIVE_SETS:
+        raise ConfigError(f"objectives={value!r} is not accepted; accepted: {accepted}.")
+    return chosen
+
+
+def ignore_unsearched(y_max: np.ndarray, ref_max: np.ndarray,
+                      objectives: Sequence[str] = OBJECTIVES) -> np.ndarray:
+    """Maximisation-form values with every objective not searched set to ``ref + 1``.
+
+    A constant coordinate above the reference point scales the hypervolume by
+    1 and leaves the Pareto order of the searched objectives alone, so a 2-D
+    front and its hypervolume come out of the 3-D code unchanged.
+
+    Args:
+        y_max: ``n x 3`` maximisation-form values.
+        ref_max: The reference point in maximisation form (``3``).
+        objectives: The searched objectives.
+    """
+    out = np.array(y_max, dtype=float, copy=True).reshape(-1, len(OBJECTIVES))
+    for i, name in enumerate(OBJECTIVES):
+        if name not in objectives:
+            out[:, i] = float(ref_max[i]) + 1.0
+    return out
+
 
 # The reference point's unfairness coordinate: a gap of 0.5 means one group gets
 # the positive decision at least 50 points more often than another; nothing a

@@ -34,12 +34,13 @@ from trifront.execution import (
     Task,
     make_executor,
 )
-from trifront.objectives import reference_point
+from trifront.objectives import OBJECTIVES, parse_objectives, reference_point
 from trifront.problem import Problem, TrialResult
 from trifront.search import make_sampler
 from trifront.settings import DEFAULT_STORAGE, Settings
 from trifront.space import SearchSpace
 from trifront.study import (
+    SEARCHED_KEY,
     counted_trials,
     fail_trial,
     requeue_interrupted,
@@ -81,6 +82,8 @@ class RunConfig:
         anchors: Train the space's default configurations first in a new
             study (:meth:`~trifront.space.SearchSpace.anchors`); they count
             toward ``n_trials``.
+        objectives: The objectives searched (``objectives.OBJECTIVE_SETS``):
+            all three, or a 2-D front. A study setting.
     """
 
     problem: Problem = field(default_factory=Problem)
@@ -95,8 +98,13 @@ class RunConfig:
     focus_unfairness: float | None = None
     evaluate: Callable[..., TrialResult] | None = None
     anchors: bool = True
+    objectives: tuple[str, ...] = OBJECTIVES
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "objectives", parse_objectives(self.objectives))
+        if "unfairness" not in self.objectives and self.focus_unfairness is not None:
+            raise ConfigError("focus_unfairness moves the unfairness reference, but the study "
+                              f"does not search unfairness (objectives={self.objectives}).")
         f = self.focus_unfairness
         if f is not None and not (isinstance(f, int | float) and 0.0 < f <= 1.0):
             raise ConfigError(
@@ -143,6 +151,7 @@ class RunConfig:
                                       trial_timeout=settings.trial_timeout),
             focus_unfairness=settings.focus_unfairness,
             anchors=not settings.no_anchors,
+            objectives=parse_objectives(settings.objectives),
         )
 
     def settings(self) -> dict[str, Any]:
@@ -150,6 +159,8 @@ class RunConfig:
         out: dict[str, Any] = {"problem": asdict(self.problem), "space": self.space.to_dict()}
         if self.focus_unfairness is not None:
             out["focus_unfairness"] = float(self.focus_unfairness)
+        if self.objectives != OBJECTIVES:
+            out[SEARCHED_KEY] = list(self.objectives)
         return out
 
 
@@ -181,13 +192,16 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     ref = reference_point(majority_rate=majority, epsilon_max=eps_max)
     if config.focus_unfairness is not None:
         ref = (ref[0], ref[1], float(config.focus_unfairness))
-    known = {1: known_target_epsilon} if config.problem.parametrisation == "epsilon" else None
+    known = ({1: known_target_epsilon}
+             if config.problem.parametrisation == "epsilon" and "epsilon" in config.objectives
+             else None)
     sampler = make_sampler(
         config.sampler,
         seed=config.seed,
         reference_point=ref,
         known_objectives=known,
         n_startup_trials=config.n_startup_trials,
+        objectives=config.objectives,
     )
     record = {
         **config.settings(),

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_STORAGE", "Settings", "load_toml"]
 
+#: The epsilon of every trial of an ``objectives="accuracy,unfairness"`` study
+#: when ``max_epsilon`` is not given.
+FIXED_EPSILON = 1.0
+
 #: Keyword aliases of the Python API (Optuna's names) -> settings keys.
 ALIASES = {"n_trials": "trials", "study_name": "study", "n_startup_trials": "startup_trials"}
 
@@ -84,6 +88,12 @@ class Settings:
         max_epsilon: The largest target epsilon searched.
         focus_unfairness: Concentrate the search on configurations fairer than this.
         no_anchors: Do not train the space's default configurations first.
+        objectives: The searched objectives: ``accuracy,epsilon,unfairness``
+            (the 3-D front), ``accuracy,epsilon`` (DPareto's privacy-utility
+            front: the fairness knobs are not searched) or
+            ``accuracy,unfairness`` (the fairness-utility front, every trial at
+            one epsilon: ``max_epsilon``, default ``FIXED_EPSILON``). The gap
+            or epsilon not searched is still measured and shown.
         space: Search-bound overrides, ``{name: {"low": .., "high": ..}}``.
         storage: Optuna storage URL.
         study: Study name (default ``<dataset or file stem>-<model>``).
@@ -131,6 +141,7 @@ class Settings:
     max_epsilon: float | None = None
     focus_unfairness: float | None = None
     no_anchors: bool = False
+    objectives: str = "accuracy,epsilon,unfairness"
     space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     storage: str = DEFAULT_STORAGE
     study: str | None = None
@@ -166,6 +177,7 @@ class Settings:
         if self.focus_unfairness is not None:
             _number("focus_unfairness", self.focus_unfairness, low=0.0, high=1.0,
                     high_inclusive=True)
+        self._check_objectives()
         if self.trial_timeout is not None:
             _number("trial_timeout", self.trial_timeout, low=0.0)
         if self.data is None and (self.label, self.positive, self.schema) != (None,) * 3:
@@ -177,6 +189,20 @@ class Settings:
         self._check_private_tuning()
         if self.study is not None and not str(self.study).strip():
             raise ConfigError("the study name must be a non-empty string.")
+
+    def _check_objectives(self) -> None:
+        from trifront.objectives import OBJECTIVES, parse_objectives
+
+        searched = parse_objectives(self.objectives)
+        if "unfairness" not in searched and self.focus_unfairness is not None:
+            raise ConfigError(f"focus_unfairness needs unfairness among the objectives, but got "
+                              f"objectives={self.objectives!r}.")
+        if "epsilon" not in searched and self.parametrisation != "epsilon":
+            raise ConfigError("objectives without epsilon fix every trial's target epsilon: they "
+                              f"need parametrisation='epsilon', but got {self.parametrisation!r}.")
+        if searched != OBJECTIVES and self.private_tuning:
+            raise ConfigError("--private-tuning releases one model chosen by its own rule; "
+                              f"--objectives {self.objectives} is not accepted with it.")
 
     def _check_private_tuning(self) -> None:
         if self.study_epsilon is not None:
@@ -331,7 +357,14 @@ class Settings:
         if self.max_epsilon is not None:
             bounds["target_epsilon"] = {**bounds.get("target_epsilon", {}),
                                         "high": float(self.max_epsilon)}
+        from trifront.objectives import parse_objectives
+
+        searched = parse_objectives(self.objectives)
+        if "epsilon" not in searched:
+            fixed = FIXED_EPSILON if self.max_epsilon is None else float(self.max_epsilon)
+            bounds["target_epsilon"] = {"low": fixed, "high": fixed}
         space = SearchSpace.default(self.model, self.parametrisation, n_train=n_train,
+                                    knobs="unfairness" in searched,
                                     group_thresholds=not self.no_group_thresholds)
         return space.with_bounds(bounds)
 

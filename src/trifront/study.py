@@ -37,6 +37,7 @@ __all__ = [
     "ATTR_KEY",
     "INTERRUPTED",
     "PRIVATE_TUNING_KEY",
+    "SEARCHED_KEY",
     "counted_trials",
     "fail_trial",
     "load_study",
@@ -45,6 +46,7 @@ __all__ = [
     "refuse_private_tuning",
     "requeue_interrupted",
     "store_result",
+    "study_objectives",
     "study_problem",
     "study_settings",
     "trial_seed",
@@ -54,6 +56,9 @@ ATTR_KEY = "trifront"
 #: The study attribute of a private-tuning study (``trifront.privtune``): its
 #: guarantee and its release. Such a study's trials are for the data owner only.
 PRIVATE_TUNING_KEY = "private_tuning"
+#: The key of the study settings that names the objectives a 2-D study searched
+#: (``--objectives``); absent: all three. (``"objectives"`` names the three stored values.)
+SEARCHED_KEY = "searched_objectives"
 #: Trial user attribute set on a trial that a crash or Ctrl-C stopped: it does
 #: not count against the study's budget, and its parameters are run again.
 INTERRUPTED = "interrupted"
@@ -82,6 +87,17 @@ def study_settings(study: optuna.Study) -> dict[str, Any]:
             "pass a study written by `trifront run`."
         )
     return dict(stored)
+
+
+def study_objectives(study: optuna.Study) -> tuple[str, ...]:
+    """The objectives a study searched: all three, unless it ran with ``--objectives``.
+
+    A 2-D study still stores all three values per trial; the one it did not
+    search is measured and shown, but not part of its front or hypervolume.
+    """
+    stored = study.user_attrs.get(ATTR_KEY)
+    names = stored.get(SEARCHED_KEY) if isinstance(stored, Mapping) else None
+    return tuple(names) if names else OBJECTIVES
 
 
 def study_problem(study: optuna.Study) -> Problem:
@@ -190,6 +206,14 @@ def _problem_defaults() -> dict[str, Any]:
 def _check_same_settings(
     name: str, stored: Mapping[str, Any], wanted: Mapping[str, Any]
 ) -> None:
+    have_obj = list(stored.get(SEARCHED_KEY) or OBJECTIVES)
+    want_obj = list(wanted.get(SEARCHED_KEY) or OBJECTIVES)
+    if have_obj != want_obj:
+        raise ConfigError(
+            f"study {name!r} searched the objectives {','.join(have_obj)}, but got "
+            f"{','.join(want_obj)}; resume it with the original --objectives or pass a new "
+            "--study name."
+        )
     for section in ("problem", "space"):
         have, want = dict(stored.get(section) or {}), dict(wanted[section])
         if section == "problem":

@@ -165,3 +165,74 @@ def test_pareto_front_of_a_study_leaves_out_what_the_constant_predictor_beats():
 
     study = make_study(trials=[(0.80, 0.3, 0.03, 0.8, 0.03), (0.70, 0.1, 0.01, 0.7, 0.01)])
     assert pareto_front(study)["trial"].tolist() == [0]  # 0.70 < majority 0.76
+
+
+# ---- 2-D studies (--objectives) -------------------------------------------------------------
+
+def _staircase_area(acc: np.ndarray, eps: np.ndarray, ref_acc: float, ref_eps: float) -> float:
+    """2-D hypervolume of (accuracy up, -log10 eps up), written out as a staircase."""
+    pts = sorted((-math.log10(e), a) for a, e in zip(acc, eps, strict=True)
+                 if a > ref_acc and e < ref_eps)
+    area, best = 0.0, ref_acc
+    # sweep from the most private point: each x-interval is covered up to the best accuracy
+    # of the points at least that private
+    xs = [x for x, _ in pts]
+    for i in range(len(pts) - 1, -1, -1):
+        best = max(best, pts[i][1])
+        left = xs[i - 1] if i > 0 else -math.log10(ref_eps)
+        area += (xs[i] - left) * (best - ref_acc)
+    return area
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(float, (7, 3), elements=st.floats(0.01, 0.99)))
+def test_a_privacy_utility_hypervolume_is_the_2d_area_whatever_the_gaps(raw: np.ndarray) -> None:
+    values = raw.copy()
+    values[:, 1] = 10 ** (raw[:, 1] * 3 - 2)  # epsilon in [0.01, 10]
+    ref = (0.3, 10.0, 0.5)
+    two_d = ("accuracy", "epsilon")
+    got = hypervolume(values, reference_point=ref, objectives=two_d)
+    assert got == pytest.approx(_staircase_area(values[:, 0], values[:, 1], 0.3, 10.0),
+                                abs=1e-9)
+    shuffled = values.copy()
+    shuffled[:, 2] = np.random.default_rng(0).uniform(0, 1, len(values))  # gaps past the ref too
+    assert hypervolume(shuffled, reference_point=ref, objectives=two_d) == pytest.approx(got)
+    history = hypervolume_history(values, reference_point=ref, objectives=two_d)
+    assert history[-1] == pytest.approx(got)
+
+
+def test_a_2d_front_ignores_the_objective_it_does_not_search() -> None:
+    from trifront.analysis.pareto import front_mask
+
+    values = np.array([
+        [0.80, 1.0, 0.20],  # best accuracy at the lowest epsilon: on both fronts
+        [0.75, 2.0, 0.01],  # fairer, so on the 3-D front; dominated in (accuracy, epsilon)
+        [0.70, 0.5, 0.30],  # most private: on both
+    ])
+    assert front_mask(values, majority_rate=None).tolist() == [True, True, True]
+    assert front_mask(values, majority_rate=None,
+                      objectives=("accuracy", "epsilon")).tolist() == [True, False, True]
+    assert front_mask(values, majority_rate=None,
+                      objectives=("accuracy", "unfairness")).tolist() == [True, True, False]
+    assert front_mask(values, majority_rate=0.72,
+                      objectives=("accuracy", "epsilon")).tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("accuracy,epsilon,unfairness", ("accuracy", "epsilon", "unfairness")),
+    ("epsilon, accuracy", ("accuracy", "epsilon")),
+    ("accuracy,unfairness", ("accuracy", "unfairness")),
+])
+def test_objective_sets_are_read_in_a_fixed_order(text: str, expected: tuple[str, ...]) -> None:
+    from trifront.objectives import parse_objectives
+
+    assert parse_objectives(text) == expected
+
+
+@pytest.mark.parametrize("text", ["accuracy", "epsilon,unfairness", "accuracy,accuracy",
+                                  "accuracy,privacy", ""])
+def test_other_objective_sets_are_refused_with_the_accepted_ones(text: str) -> None:
+    from trifront.objectives import parse_objectives
+
+    with pytest.raises(ConfigError, match=r"accepted: accuracy,epsilon,unfairness \| "):
+        parse_objectives(text)

@@ -75,6 +75,14 @@ CASES = {
     "unknown_sampler": (["--sampler", "bayes"], "accepted:"),
     "unknown_metric": (["--fairness", "parity"], "demographic_parity"),
     "unknown_sensitive": (["--sensitive", "gender"], "accepted: race, sex"),
+    # 2-D studies (issue 20)
+    "unknown_objectives": (["--objectives", "accuracy,privacy"],
+                           "accepted: accuracy,epsilon,unfairness | accuracy,epsilon"),
+    "one_objective": (["--objectives", "accuracy"], "accepted: accuracy,epsilon,unfairness"),
+    "focus_without_unfairness": (["--objectives", "accuracy,epsilon", "--focus-unfairness",
+                                  "0.03"], "needs unfairness among the objectives"),
+    "fixed_epsilon_needs_target": (["--objectives", "accuracy,unfairness", "--parametrisation",
+                                    "noise"], "need parametrisation='epsilon'"),
     # private tuning (issue 17)
     "pt_zero_epsilon": (["--private-tuning", "--study-epsilon", "0"], "expected a number > 0"),
     "pt_negative_epsilon": (["--private-tuning", "--study-epsilon", "-1"],

@@ -129,3 +129,19 @@ def test_bench_through_the_real_command_line(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Did you mean 'random'" in bad.stderr
+
+
+def test_the_dpareto_problem_scores_the_2d_front_of_an_unfair_free_space() -> None:
+    from trifront.search.benchmark.loop import run_one
+
+    problem = get_problem("adult-logreg-2d")
+    assert problem.objectives == ("accuracy", "epsilon")
+    assert not {"fair_weight", "reweigh", "group_thresholds"} & set(problem.distributions)
+    record = run_one("adult-logreg-2d", "random", 0, 3, 2)
+    values = np.array([v if v is not None else [np.nan] * 3 for v in record["values"]])
+    assert record["hv"][-1] == pytest.approx(hypervolume(
+        values, reference_point=problem.reference_point, objectives=problem.objectives))
+    # A 2-D hypervolume does not move when the gaps do.
+    values[:, 2] = 0.49
+    assert record["hv"][-1] == pytest.approx(hypervolume(
+        values, reference_point=problem.reference_point, objectives=problem.objectives))

@@ -395,3 +395,38 @@ def test_the_optimiser_imports_no_training_code() -> None:
     loaded = [m for m in out.stdout.splitlines() if m.startswith("trifront.")]
     assert not [m for m in loaded if m.split(".")[1] in training], loaded
     assert "trifront.search.benchmark" not in loaded
+
+
+def test_a_two_objective_sampler_models_only_what_it_searches() -> None:
+    privacy_utility = TrifrontSampler(seed=0, n_startup_trials=4, reference_point=REF,
+                                      known_objectives=KNOWN_EPS,
+                                      objectives=("accuracy", "epsilon"), **FAST)
+    study = run(privacy_utility, n_trials=6)
+    assert [t.system_attrs[PROPOSAL_KIND] for t in study.trials[4:]] == ["model", "model"]
+    assert privacy_utility.gp_fit_counts == {"accuracy": 2, "epsilon": 0, "unfairness": 0}
+
+    # Without epsilon, its known function is not used (every trial has one epsilon).
+    fairness_utility = TrifrontSampler(seed=0, n_startup_trials=4, reference_point=REF,
+                                       known_objectives=KNOWN_EPS,
+                                       objectives=("accuracy", "unfairness"), **FAST)
+    study = run(fairness_utility, n_trials=5)
+    assert study.trials[4].system_attrs[PROPOSAL_KIND] == "model"
+    assert fairness_utility.gp_fit_counts == {"accuracy": 1, "epsilon": 0, "unfairness": 1}
+    with pytest.raises(ConfigError, match="accepted: accuracy,epsilon,unfairness"):
+        TrifrontSampler(reference_point=REF, objectives=("epsilon", "unfairness"))
+
+
+def test_the_privacy_utility_sampler_beats_random_search_on_the_2d_front() -> None:
+    two_d = ("accuracy", "epsilon")
+    n_trials = 16
+    sampler = TrifrontSampler(seed=0, n_startup_trials=8, reference_point=REF,
+                              known_objectives=KNOWN_EPS, objectives=two_d, **FAST)
+    values = np.array([t.values for t in run(sampler, n_trials).trials])
+    hv_trifront = hypervolume(values, reference_point=REF, objectives=two_d)
+    hv_random = [
+        hypervolume(np.array([t.values for t in run(optuna.samplers.RandomSampler(seed=s),
+                                                        n_trials).trials]),
+                    reference_point=REF, objectives=two_d)
+        for s in range(5)
+    ]
+    assert hv_trifront > np.median(hv_random)

@@ -22,7 +22,13 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from trifront.errors import ConfigError
-from trifront.objectives import DIRECTIONS, OBJECTIVES, reference_point_max, to_maximisation
+from trifront.objectives import (
+    DIRECTIONS,
+    OBJECTIVES,
+    ignore_unsearched,
+    reference_point_max,
+    to_maximisation,
+)
 
 __all__ = [
     "CONSTANT",
@@ -122,7 +128,8 @@ def _hv_max_form(y: np.ndarray, ref: np.ndarray) -> float:
     return float(hv.compute(torch.as_tensor(y, dtype=torch.double)))
 
 
-def hypervolume(values: np.ndarray, *, reference_point: Sequence[float]) -> float:
+def hypervolume(values: np.ndarray, *, reference_point: Sequence[float],
+                objectives: Sequence[str] = OBJECTIVES) -> float:
     """Hypervolume dominated by ``values`` and bounded by the reference point.
 
     Both are in natural units and mapped with ``objectives.to_maximisation``, so
@@ -134,6 +141,9 @@ def hypervolume(values: np.ndarray, *, reference_point: Sequence[float]) -> floa
         values: ``n x 3`` array of (accuracy, epsilon, unfairness).
         reference_point: (accuracy, epsilon, unfairness) of the reference point,
             e.g. from ``objectives.reference_point``.
+        objectives: The searched objectives; the others count as constant
+            (``objectives.ignore_unsearched``), which gives a 2-D study its
+            2-D hypervolume.
 
     Returns:
         The hypervolume (0.0 when no point beats the reference point).
@@ -147,12 +157,13 @@ def hypervolume(values: np.ndarray, *, reference_point: Sequence[float]) -> floa
     ref = reference_point_max(reference_point)
     finite = ~np.isnan(v).any(axis=1)
     y = np.full_like(v, np.nan)
-    y[finite] = to_maximisation(v[finite])
+    y[finite] = ignore_unsearched(to_maximisation(v[finite]), ref, objectives)
     return _hv_max_form(y, ref)
 
 
 def hypervolume_history(
-    values_in_trial_order: np.ndarray, *, reference_point: Sequence[float]
+    values_in_trial_order: np.ndarray, *, reference_point: Sequence[float],
+    objectives: Sequence[str] = OBJECTIVES,
 ) -> np.ndarray:
     """Hypervolume after each trial, in trial order.
 
@@ -160,6 +171,7 @@ def hypervolume_history(
         values_in_trial_order: ``n x 3`` array of (accuracy, epsilon, unfairness);
             failed or unfinished trials are rows of NaN and keep the previous value.
         reference_point: (accuracy, epsilon, unfairness) of the reference point.
+        objectives: The searched objectives (see :func:`hypervolume`).
 
     Returns:
         Array of shape ``n``: the hypervolume of trials ``0..i`` at position ``i``.
@@ -169,7 +181,7 @@ def hypervolume_history(
     ref = reference_point_max(reference_point)
     finite = ~np.isnan(v).any(axis=1)
     y = np.full_like(v, np.nan)
-    y[finite] = to_maximisation(v[finite])
+    y[finite] = ignore_unsearched(to_maximisation(v[finite]), ref, objectives)
     out = np.zeros(len(v))
     current = 0.0
     front = np.empty((0, len(OBJECTIVES)))
@@ -200,7 +212,8 @@ def _flatten(prefix: str, obj: Mapping[str, Any], out: dict[str, Any]) -> None:
 CONSTANT = "constant predictor"
 
 
-def front_mask(values: np.ndarray, *, majority_rate: float | None) -> np.ndarray:
+def front_mask(values: np.ndarray, *, majority_rate: float | None,
+               objectives: Sequence[str] = OBJECTIVES) -> np.ndarray:
     """The configurations on the front once the constant predictor is on it too.
 
     The constant predictor (always the majority class) is free: epsilon 0, gap
@@ -210,13 +223,17 @@ def front_mask(values: np.ndarray, *, majority_rate: float | None) -> np.ndarray
     Args:
         values: ``n x 3`` (accuracy, epsilon, unfairness) in natural units.
         majority_rate: The constant predictor's accuracy (None: no such point).
+        objectives: The searched objectives: the front is over these columns
+            only (a 2-D study's front ignores the measured third objective).
 
     Returns:
         ``n`` booleans: Pareto-optimal and strictly more accurate than the
         constant predictor.
     """
     v = np.asarray(values, dtype=float).reshape(-1, len(OBJECTIVES))
-    mask = pareto_mask(v) if len(v) else np.zeros(0, dtype=bool)
+    cols = [i for i, name in enumerate(OBJECTIVES) if name in objectives]
+    mask = (pareto_mask(v[:, cols], [DIRECTIONS[i] for i in cols]) if len(v)
+            else np.zeros(0, dtype=bool))
     if majority_rate is not None and math.isfinite(majority_rate):
         mask &= v[:, 0] > majority_rate
     return mask
@@ -278,7 +295,10 @@ def pareto_front(study: optuna.Study) -> pd.DataFrame:
     values = np.array([t.values for t in trials], dtype=float)
     mask = pareto_mask(values, study.directions)
     if [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]:
-        mask = front_mask(values, majority_rate=study_majority_rate(study))
+        from trifront.study import study_objectives
+
+        mask = front_mask(values, majority_rate=study_majority_rate(study),
+                          objectives=study_objectives(study))
     rows = []
     for t, on_front in zip(trials, mask, strict=True):
         if not on_front:

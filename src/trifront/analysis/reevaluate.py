@@ -31,10 +31,10 @@ import pandas as pd
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
-from trifront.analysis.pareto import front_mask, pareto_mask, study_majority_rate
+from trifront.analysis.pareto import front_mask, study_majority_rate
 from trifront.errors import ConfigError, TrialFailedError
 from trifront.problem import Problem
-from trifront.study import study_problem, study_settings, trial_seed
+from trifront.study import study_objectives, study_problem, study_settings, trial_seed
 from trifront.trial import evaluate
 
 __all__ = [
@@ -70,7 +70,8 @@ def front_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     if not trials:
         return []
     mask = front_mask(np.array([t.values for t in trials], dtype=float),
-                      majority_rate=study_majority_rate(study))
+                      majority_rate=study_majority_rate(study),
+                      objectives=study_objectives(study))
     return [t for t, keep in zip(trials, mask, strict=True) if keep]
 
 
@@ -270,6 +271,7 @@ def reevaluate(
     frame = pd.DataFrame(rows)
     if split == "test":
         values = frame[["test_accuracy", "epsilon", "test_unfairness"]].to_numpy(dtype=float)
-        frame["on_test_front"] = pareto_mask(values)
+        frame["on_test_front"] = front_mask(values, majority_rate=None,
+                                            objectives=study_objectives(study))
     rest = [c for c in frame.columns if c not in columns]
     return frame[columns + rest].sort_values(["epsilon", "trial"]).reset_index(drop=True)

@@ -35,7 +35,13 @@ def add_parser(sub: Any) -> None:
     add_problem_flags(g)
     g.add_argument("--parametrisation", help="epsilon (search target epsilon, default) or noise")
     g.add_argument("--max-epsilon", type=POSITIVE, metavar="EPS",
-                   help="never spend more: the largest target epsilon searched (default 10)")
+                   help="never spend more: the largest target epsilon searched (default 10); "
+                   "with --objectives accuracy,unfairness, every trial's epsilon (default 1)")
+    g.add_argument("--objectives", metavar="LIST",
+                   help="what the front is over: accuracy,epsilon,unfairness (default, 3-D), "
+                   "accuracy,epsilon (DPareto's privacy-utility front; fairness knobs not "
+                   "searched) or accuracy,unfairness (at one epsilon); the third is still "
+                   "measured and shown")
     g.add_argument("--focus-unfairness", type=FRACTION, metavar="GAP",
                    help="concentrate the search on configurations fairer than GAP, e.g. 0.03 "
                    "(the reference point's unfairness; default 0.5 = the whole front)")

@@ -48,7 +48,7 @@ from trifront.report.front import front_figure, units_caption
 from trifront.report.html import Section, render_page, table_html
 from trifront.report.static import PNG_HINT, write_pngs
 from trifront.report.summary import ReportFacts, epsilon_caveats, summary_lines, summary_markdown
-from trifront.study import study_problem, study_settings
+from trifront.study import study_objectives, study_problem, study_settings
 
 __all__ = ["write_report"]
 
@@ -120,10 +120,12 @@ def write_report(
     frame = trials_frame(study)
     complete = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
     values = complete[list(OBJECTIVES)].to_numpy(dtype=float)
-    mask = front_mask(values, majority_rate=settings.get("majority_rate"))
+    searched = study_objectives(study)
+    mask = front_mask(values, majority_rate=settings.get("majority_rate"), objectives=searched)
     ref = settings.get("reference_point")
     all_values = frame[list(OBJECTIVES)].to_numpy(dtype=float)
-    hv = (hypervolume_history(all_values, reference_point=ref) if ref and len(frame)
+    hv = (hypervolume_history(all_values, reference_point=ref, objectives=searched)
+          if ref and len(frame)
           else np.zeros(len(frame)))
     params = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
 

@@ -22,7 +22,7 @@ from trifront.errors import ConfigError
 from trifront.objectives import OBJECTIVES
 from trifront.report.figures import front_3d_overlay, hypervolume_figure, projections_figure
 from trifront.report.html import Section, render_page, table_html
-from trifront.study import study_settings
+from trifront.study import study_objectives, study_settings
 
 __all__ = ["common_reference_point", "write_comparison"]
 
@@ -66,6 +66,12 @@ def write_comparison(studies: Sequence[optuna.Study], out_dir: str | Path) -> di
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ref = common_reference_point(studies)
+    searched = {study_objectives(s) for s in studies}
+    if len(searched) > 1:
+        raise ConfigError("the studies searched different objectives "
+                          f"({sorted(','.join(o) for o in searched)}); their fronts and "
+                          "hypervolumes are not comparable: compare studies of one kind.")
+    objectives = searched.pop() if searched else OBJECTIVES
     frames, histories, rows = {}, {}, []
     metrics = set()
     for study in studies:
@@ -74,16 +80,18 @@ def write_comparison(studies: Sequence[optuna.Study], out_dir: str | Path) -> di
         complete = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
         frames[label] = complete
         histories[label] = hypervolume_history(frame[list(OBJECTIVES)].to_numpy(dtype=float),
-                                               reference_point=ref)
+                                               reference_point=ref, objectives=objectives)
         values = complete[list(OBJECTIVES)].to_numpy(dtype=float)
         settings = study_settings(study)
-        mask = front_mask(values, majority_rate=settings.get("majority_rate"))
+        mask = front_mask(values, majority_rate=settings.get("majority_rate"),
+                          objectives=objectives)
         metrics.add(settings.get("problem", {}).get("fairness"))
         row = {"study": study.study_name, **{k: settings.get("problem", {}).get(k)
                                               for k in ("dataset", "model", "fairness")},
                "sampler": settings.get("sampler"), "trials": len(frame),
                "completed": len(complete), "on front": int(mask.sum()),
-               "hypervolume": hypervolume(values, reference_point=ref) if len(values) else 0.0}
+               "hypervolume": hypervolume(values, reference_point=ref, objectives=objectives)
+               if len(values) else 0.0}
         for lim in _LIMITS:
             best = best_under(complete, lim, accuracy="accuracy", unfairness="unfairness")
             row[f"best acc, {lim.label()}"] = float(best["accuracy"]) if best is not None \

@@ -118,6 +118,7 @@ def write_run_outputs(study: optuna.Study, out_dir: str | Path) -> dict[str, Pat
     """
     from trifront.analysis.frames import trials_frame
     from trifront.analysis.pareto import front_mask, study_majority_rate, with_constant
+    from trifront.study import study_objectives
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +126,7 @@ def write_run_outputs(study: optuna.Study, out_dir: str | Path) -> dict[str, Pat
     complete = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
     majority = study_majority_rate(study)
     mask = front_mask(complete[["accuracy", "epsilon", "unfairness"]].to_numpy(dtype=float),
-                      majority_rate=majority)
+                      majority_rate=majority, objectives=study_objectives(study))
     front = complete[mask].sort_values("epsilon").reset_index(drop=True)
     paths = {"trials.csv": out / "trials.csv", "front.csv": out / "front.csv"}
     frame.to_csv(paths["trials.csv"], index=False)

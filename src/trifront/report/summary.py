@@ -18,6 +18,7 @@ from trifront.analysis.references import Reference
 from trifront.analysis.tradeoffs import Limits, best_under
 from trifront.analysis.tuning import TuningPrivacy
 from trifront.caveats import active_caveats, single_epsilon_caveats
+from trifront.study import SEARCHED_KEY
 
 __all__ = ["ReportFacts", "epsilon_caveats", "summary_lines", "summary_markdown"]
 
@@ -99,6 +100,15 @@ def summary_lines(f: ReportFacts) -> list[str]:
         f"({p.get('accountant', 'pld')} accountant). {f.n_complete} completed trials"
         f"{f', {f.n_failed} failed' if f.n_failed else ''}; {f.front_size} on the Pareto front.",
     ]
+    searched = f.settings.get(SEARCHED_KEY)
+    if searched == ["accuracy", "epsilon"]:
+        lines.append("This study searched the **2-D privacy-utility front** (accuracy, epsilon; "
+                     "DPareto's front): the fairness knobs were not searched, and the gap is "
+                     "measured and shown but takes no part in the front.")
+    elif searched == ["accuracy", "unfairness"]:
+        lines.append("This study searched the **2-D fairness-utility front** (accuracy, gap) "
+                     "with every trial at one target epsilon: epsilon takes no part in the "
+                     "front.")
     if f.tested:
         lines.append(f"Numbers below are on the untouched **test** split, mean ± std over "
                      f"{f.n_seeds} training seeds per configuration.")

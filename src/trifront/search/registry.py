@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import optuna
 
 from trifront.errors import ConfigError, unknown_name
+from trifront.objectives import OBJECTIVES
 from trifront.search.sampler import KnownObjective, TrifrontSampler
 
 __all__ = ["SAMPLERS", "make_sampler"]
@@ -26,6 +27,7 @@ def make_sampler(
     reference_point: Sequence[float],
     known_objectives: Mapping[int, KnownObjective] | None = None,
     n_startup_trials: int = 8,
+    objectives: Sequence[str] = OBJECTIVES,
 ) -> optuna.samplers.BaseSampler:
     """Build the sampler called ``name`` for a 3-objective trifront study.
 
@@ -40,6 +42,8 @@ def make_sampler(
         known_objectives: Objective index -> known function of the params.
         n_startup_trials: Space-filling trials before a model-based sampler
             uses its model (trifront, botorch, gp, tpe).
+        objectives: The searched objectives (trifront only; the baselines see
+            the study's three values).
 
     Returns:
         A fresh sampler.
@@ -56,6 +60,7 @@ def make_sampler(
             reference_point=reference_point,
             known_objectives=known_objectives,
             acquisition="logehvi" if name == "trifront-ehvi" else "lognehvi",
+            objectives=objectives,
         )
     if name == "botorch":
         try:

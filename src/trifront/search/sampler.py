@@ -18,7 +18,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from trifront.errors import ConfigError, unknown_name
-from trifront.objectives import DIRECTIONS, OBJECTIVES, reference_point_max
+from trifront.objectives import DIRECTIONS, OBJECTIVES, parse_objectives, reference_point_max
 from trifront.search.acquisition import HypervolumeObjective, make_acquisition
 from trifront.search.encoding import Space, training_data
 from trifront.search.known import KnownObjective, known_function
@@ -64,6 +64,15 @@ MODEL_DATA = "trifront:model_data"
 
 ACQUISITIONS: tuple[str, ...] = ("logehvi", "lognehvi")
 """Acquisition functions of the trifront sampler (see ``TrifrontSampler``)."""
+
+
+def _constant(value: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A known objective of hypervolume-form ``value`` everywhere (one not searched)."""
+
+    def constant(X: torch.Tensor) -> torch.Tensor:
+        return torch.full(X.shape[:-1], value, dtype=X.dtype)
+
+    return constant
 
 
 class TrifrontSampler(BaseSampler):
@@ -142,6 +151,11 @@ class TrifrontSampler(BaseSampler):
             and a global maximiser keeps proposing them (measured in
             ``bench/RESULTS.md``); the box keeps proposals where they refine
             the front. In ``(0, 1]``.
+        objectives: The searched objectives (``objectives.OBJECTIVE_SETS``).
+            An objective not searched gets no GP and a constant above the
+            reference point, so the sampler maximises the 2-D hypervolume
+            of the others (DPareto's privacy-utility front with
+            ``("accuracy", "epsilon")``).
 
     Raises:
         ConfigError: On a malformed reference point, known objective or budget.
@@ -163,7 +177,9 @@ class TrifrontSampler(BaseSampler):
         warm_start: bool = True,
         input_warping: bool = False,
         local_width: float | None = 0.2,
+        objectives: Sequence[str] = OBJECTIVES,
     ) -> None:
+        self.objectives = parse_objectives(objectives)
         ref = tuple(float(r) for r in reference_point)
         if len(ref) != len(OBJECTIVES):
             raise ConfigError(
@@ -175,7 +191,9 @@ class TrifrontSampler(BaseSampler):
                 "the reference point must have 0 < accuracy < 1 and a positive, finite "
                 f"epsilon, but got {ref}."
             )
-        known = dict(known_objectives or {})
+        known = {i: f for i, f in dict(known_objectives or {}).items()
+                 if not (isinstance(i, int) and 0 <= i < len(OBJECTIVES)
+                         and OBJECTIVES[i] not in self.objectives)}
         for index, func in known.items():
             if index not in range(len(OBJECTIVES)) or not callable(func):
                 raise ConfigError(
@@ -333,7 +351,9 @@ class TrifrontSampler(BaseSampler):
     def _propose(
         self, study: Study, trial: FrozenTrial, space: Space, trials: Sequence[FrozenTrial]
     ) -> dict[str, Any]:
-        x_np, y_np, pending_np = training_data(space, trials, known=self.known_objectives)
+        ignored = [i for i, name in enumerate(OBJECTIVES) if name not in self.objectives]
+        x_np, y_np, pending_np = training_data(
+            space, trials, known={*self.known_objectives, *ignored})
         info: dict[str, Any] = {"n_train": len(x_np), "n_pending": len(pending_np)}
         trial_number = trial.number
         if len(x_np) < 2:
@@ -342,7 +362,8 @@ class TrifrontSampler(BaseSampler):
         X = torch.as_tensor(x_np, dtype=torch.double)
         Y = torch.as_tensor(y_np, dtype=torch.double)
         ref = torch.as_tensor(reference_point_max(self.reference_point), dtype=torch.double)
-        learned = [i for i in range(len(OBJECTIVES)) if i not in self.known_objectives]
+        learned = [i for i in range(len(OBJECTIVES))
+                   if i not in self.known_objectives and i not in ignored]
         if not learned:
             study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
             raise ModelUnavailable("every objective is known: nothing to learn")
@@ -357,6 +378,8 @@ class TrifrontSampler(BaseSampler):
                     i: known_function(func, index=i, space=space, probe=X)
                     for i, func in self.known_objectives.items()
                 }
+                for i in ignored:
+                    known[i] = _constant(float(ref[i]) + 1.0)
                 model = ModelListGP(
                     *(self._fit_gp(OBJECTIVES[i], X, Y[:, i : i + 1]) for i in learned)
                 )

@@ -150,6 +150,7 @@ def run_one(
             reference_point=problem.reference_point,
             known_objectives=known,
             n_startup_trials=startup_trials,
+            objectives=problem.objectives,
         )
         study = optuna.create_study(directions=list(DIRECTIONS), sampler=sampler)
         values: list[list[float] | None] = []
@@ -177,7 +178,8 @@ def run_one(
             proposal.append(t1 - t0)
             evaluation.append(t2 - t1)
     array = np.array([v if v is not None else [np.nan] * 3 for v in values], dtype=float)
-    hv = hypervolume_history(array, reference_point=problem.reference_point)
+    hv = hypervolume_history(array, reference_point=problem.reference_point,
+                             objectives=problem.objectives)
     return {
         "problem": problem_name,
         "sampler": sampler_name,

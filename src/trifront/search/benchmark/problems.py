@@ -17,6 +17,10 @@ so every sampler is scored with the same transforms (``log10`` epsilon) by
   the default search space, and the study's reference point (majority rate,
   epsilon_max = 10, gap 0.5). Target epsilon is the known objective, as in
   ``trifront run``.
+* ``adult-logreg-2d``: DPareto's privacy-utility problem (arXiv 1905.10862):
+  the same Adult logistic regression without the fairness knobs, scored by the
+  2-D hypervolume of (accuracy, epsilon), as ``trifront run --objectives
+  accuracy,epsilon`` searches it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import torch
 from optuna.distributions import BaseDistribution, FloatDistribution
 
 from trifront.errors import unknown_name
+from trifront.objectives import OBJECTIVES
 from trifront.search.sampler import KnownObjective
 
 with warnings.catch_warnings():
@@ -39,7 +44,7 @@ with warnings.catch_warnings():
 
 __all__ = ["PROBLEMS", "BenchProblem", "get_problem"]
 
-PROBLEMS: tuple[str, ...] = ("dtlz2", "adult-logreg", "adult-mlp")
+PROBLEMS: tuple[str, ...] = ("dtlz2", "adult-logreg", "adult-mlp", "adult-logreg-2d")
 """Accepted benchmark problem names."""
 
 Evaluate = Callable[[Mapping[str, Any], int, int], tuple[float, float, float]]
@@ -62,6 +67,8 @@ class BenchProblem:
             (given to the trifront sampler only, as ``trifront run`` does).
         max_hv: The largest achievable hypervolume, when known.
         description: One line for tables and reports.
+        objectives: The objectives the hypervolume (and the trifront sampler)
+            is over; the others are measured but not scored.
     """
 
     name: str
@@ -71,6 +78,7 @@ class BenchProblem:
     known_objectives: dict[int, KnownObjective] = field(default_factory=dict)
     max_hv: float | None = None
     description: str = ""
+    objectives: tuple[str, ...] = OBJECTIVES
 
 
 def _dtlz2_evaluate(
@@ -98,7 +106,7 @@ def _dtlz2() -> BenchProblem:
     )
 
 
-def _adult(model: str) -> BenchProblem:
+def _adult(model: str, *, two_d: bool = False) -> BenchProblem:
     from trifront.objectives import reference_point
     from trifront.problem import Problem
     from trifront.runner import known_target_epsilon
@@ -109,7 +117,7 @@ def _adult(model: str) -> BenchProblem:
     # Seeded noise (research mode): every sampler meets the same trial outcomes for
     # the same configuration and seed, and no model of the benchmark is released.
     problem = Problem(dataset="adult", model=model, reproducible=True)
-    space = SearchSpace.default(model)
+    space = SearchSpace.default(model, knobs=not two_d)
     ds = problem.validate()
     eps_max = space.epsilon_max
     assert eps_max is not None  # the epsilon parametrisation
@@ -117,6 +125,17 @@ def _adult(model: str) -> BenchProblem:
     def evaluate(params: Mapping[str, Any], seed: int, number: int) -> tuple[float, float, float]:
         return train_and_score(problem, params, seed=trial_seed(seed, number)).values
 
+    if two_d:
+        return BenchProblem(
+            name=f"adult-{model}-2d",
+            distributions=space.distributions(),
+            reference_point=reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max),
+            evaluate=evaluate,
+            known_objectives={1: known_target_epsilon},
+            description=f"UCI Adult, {model}, DP-SGD (fast engine, PLD, delta=1e-5), "
+            "privacy-utility front only (DPareto), default space without fairness knobs",
+            objectives=("accuracy", "epsilon"),
+        )
     return BenchProblem(
         name=f"adult-{model}",
         distributions=space.distributions(),
@@ -145,4 +164,6 @@ def get_problem(name: str) -> BenchProblem:
         return _dtlz2()
     if name in ("adult-logreg", "adult-mlp"):
         return _adult(name.removeprefix("adult-"))
+    if name == "adult-logreg-2d":
+        return _adult("logreg", two_d=True)
     raise unknown_name("benchmark problem", name, PROBLEMS)

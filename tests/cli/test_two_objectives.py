@@ -1,0 +1,67 @@
+"""Issue 20: the 2-D modes (``--objectives``), DPareto's privacy-utility front among them."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trifront.cli import main
+
+
+def _pareto_2d(acc: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Rows no other row beats in (accuracy up, other down): written out pairwise."""
+    keep = []
+    for i in range(len(acc)):
+        beaten = any(acc[j] >= acc[i] and other[j] <= other[i]
+                     and (acc[j] > acc[i] or other[j] < other[i]) for j in range(len(acc)))
+        keep.append(not beaten)
+    return np.array(keep)
+
+
+@pytest.fixture(scope="module")
+def privacy_utility(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("two_d")
+    db = tmp / "s.db"
+    code = main(["run", "--dataset", "adult", "--model", "logreg", "--objectives",
+                 "accuracy,epsilon", "--trials", "6", "--startup-trials", "3", "--cv-folds", "1",
+                 "--storage", f"sqlite:///{db}", "--study", "pu", "--out", str(tmp / "run"),
+                 "--no-progress"])
+    assert code == 0
+    return tmp, db
+
+
+def test_the_front_is_the_2d_front_of_the_trials(privacy_utility):
+    tmp, _ = privacy_utility
+    trials = pd.read_csv(tmp / "run" / "trials.csv")
+    front = pd.read_csv(tmp / "run" / "front.csv")
+    done = trials[trials["state"] == "COMPLETE"]
+    # No fairness knob was searched: the gap is measured, never traded for.
+    assert not {"fair_weight", "reweigh", "group_thresholds"} & set(trials.columns)
+    assert done["unfairness"].notna().all()
+    majority = float(front.loc[front["configuration"] == "constant predictor", "accuracy"].iloc[0])
+    mask = _pareto_2d(done["accuracy"].to_numpy(), done["epsilon"].to_numpy())
+    expected = set(done.loc[mask & (done["accuracy"] > majority).to_numpy(), "trial"])
+    assert len(expected) >= 2  # a real front, not two empty sets
+    assert set(front["trial"].dropna().astype(int)) == expected
+
+
+def test_the_report_says_which_front_it_shows(privacy_utility, capsys):
+    tmp, db = privacy_utility
+    code = main(["report", "pu", "--storage", f"sqlite:///{db}", "--out", str(tmp / "report"),
+                 "--no-reevaluate", "--no-png", "--no-progress"])
+    assert code == 0
+    summary = (tmp / "report" / "summary.md").read_text()
+    assert "2-D privacy-utility front" in summary
+
+
+def test_resuming_with_other_objectives_is_refused_and_loses_nothing(privacy_utility, capsys):
+    tmp, db = privacy_utility
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    code = main(["run", "--dataset", "adult", "--model", "logreg", "--trials", "8",
+                 "--cv-folds", "1", "--storage", f"sqlite:///{db}", "--study", "pu",
+                 "--out", str(tmp / "again"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "searched the objectives accuracy,epsilon" in err
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
