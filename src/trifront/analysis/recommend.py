@@ -33,7 +33,7 @@ from trifront.errors import ConfigError
 from trifront.problem import Problem
 from trifront.study import study_problem, study_settings
 
-__all__ = ["Option", "Recommendation", "check_limits", "recommend"]
+__all__ = ["Option", "Recommendation", "check_limits", "constant_test_accuracy", "recommend"]
 
 N_NEAREST = 3
 
@@ -270,10 +270,10 @@ def recommend(
         nearest = [option(r) for _, r in ranked.head(N_NEAREST).iterrows()]
     return Recommendation(limits, problem.fairness, None, nearest, n_candidates=len(points),
                           constant_accuracy=constant, flags=flags,
-                          constant_test_accuracy=_constant_on_test(problem))
+                          constant_test_accuracy=constant_test_accuracy(problem))
 
 
-def _constant_on_test(problem: Problem) -> float:
+def constant_test_accuracy(problem: Problem) -> float:
     """Test accuracy of always predicting the training rows' majority class."""
     ds = problem.data()
     majority = int(np.mean(ds.train.y) >= 0.5)

@@ -26,16 +26,24 @@ import pandas as pd
 __all__ = [
     "DEFAULT_EPSILON_LEVELS",
     "DEFAULT_FAIRNESS_LEVELS",
+    "FAIRNESS_LEVELS",
+    "PRIVACY_LEVELS",
     "Limits",
     "best_under",
     "price_of_fairness",
     "price_of_privacy",
 ]
 
-DEFAULT_FAIRNESS_LEVELS: tuple[float, ...] = (0.02, 0.05, 0.10, math.inf)
+PRIVACY_LEVELS: tuple[float, ...] = (0.5, 1.0, 3.0)
+"""The epsilon limits users ask about most: the report's and the atlas's prices."""
+
+FAIRNESS_LEVELS: tuple[float, ...] = (0.02, 0.05, 0.10)
+"""The gap limits users ask about most: the report's and the atlas's prices."""
+
+DEFAULT_FAIRNESS_LEVELS: tuple[float, ...] = (*FAIRNESS_LEVELS, math.inf)
 """Fairness-gap levels of the price-of-privacy curves (inf: no fairness limit)."""
 
-DEFAULT_EPSILON_LEVELS: tuple[float, ...] = (0.5, 1.0, 3.0, math.inf)
+DEFAULT_EPSILON_LEVELS: tuple[float, ...] = (*PRIVACY_LEVELS, math.inf)
 """Epsilon levels of the price-of-fairness curves (inf: no privacy limit)."""
 
 

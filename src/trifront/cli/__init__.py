@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from trifront import __version__
 from trifront.cli import (
+    atlas,
     audit,
     bench,
     compare,
@@ -35,7 +36,7 @@ from trifront.errors import TrifrontError
 __all__ = ["build_parser", "main"]
 
 _MODULES = (run, evaluate, audit, schema, datasets, report, recommend, export, predict, compare,
-            bench)
+            bench, atlas)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     m.__name__.rsplit(".", 1)[1]: m.main for m in _MODULES
 }

@@ -15,15 +15,13 @@ from typing import Any
 import pandas as pd
 
 from trifront.analysis.references import Reference
-from trifront.analysis.tradeoffs import Limits, best_under
+from trifront.analysis.tradeoffs import FAIRNESS_LEVELS, PRIVACY_LEVELS, Limits, best_under
 from trifront.analysis.tuning import TuningPrivacy
 from trifront.caveats import active_caveats, single_epsilon_caveats
 from trifront.study import SEARCHED_KEY
 
 __all__ = ["ReportFacts", "epsilon_caveats", "summary_lines", "summary_markdown"]
 
-PRIVACY_LEVELS = (0.5, 1.0, 3.0)
-FAIRNESS_LEVELS = (0.02, 0.05, 0.10)
 COMBINED = Limits(1.0, 0.05)
 
 
