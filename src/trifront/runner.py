@@ -84,6 +84,13 @@ class RunConfig:
             toward ``n_trials``.
         objectives: The objectives searched (``objectives.OBJECTIVE_SETS``):
             all three, or a 2-D front. A study setting.
+        region: ``(max_epsilon, max_unfairness)`` that this run's new trials
+            aim at (``trifront refine``): the sampler's reference point becomes
+            (majority rate, max_epsilon, max_unfairness), so only
+            configurations inside the region add hypervolume, and each new
+            trial records the region (user attribute ``region``). Not a study
+            setting: the study's front, report and recommendations use every
+            trial.
     """
 
     problem: Problem = field(default_factory=Problem)
@@ -99,8 +106,14 @@ class RunConfig:
     evaluate: Callable[..., TrialResult] | None = None
     anchors: bool = True
     objectives: tuple[str, ...] = OBJECTIVES
+    region: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.region is not None:
+            e, g = self.region
+            if not (math.isfinite(e) and e > 0 and 0 < g <= 1):
+                raise ConfigError(f"a region needs 0 < max_epsilon < inf and 0 < max_unfairness "
+                                  f"<= 1, but got {self.region}.")
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
         if "unfairness" not in self.objectives and self.focus_unfairness is not None:
             raise ConfigError("focus_unfairness moves the unfairness reference, but the study "
@@ -192,6 +205,9 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     ref = reference_point(majority_rate=majority, epsilon_max=eps_max)
     if config.focus_unfairness is not None:
         ref = (ref[0], ref[1], float(config.focus_unfairness))
+    record_ref = ref
+    if config.region is not None:
+        ref = (ref[0], float(config.region[0]), float(config.region[1]))
     known = ({1: known_target_epsilon}
              if config.problem.parametrisation == "epsilon" and "epsilon" in config.objectives
              else None)
@@ -205,7 +221,7 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     )
     record = {
         **config.settings(),
-        "reference_point": list(ref),
+        "reference_point": list(record_ref),
         "majority_rate": majority,
         "seed": config.seed,
         "sampler": config.sampler,
@@ -362,6 +378,8 @@ def _drive(
                 asked += 1
                 seed = trial_seed(config.seed, trial.number)
                 trial.set_user_attr("seed", seed)
+                if config.region is not None:
+                    trial.set_user_attr("region", list(config.region))
                 executor.submit(Task(key=trial.number, problem=config.problem,
                                      params=trial.params, seed=seed, evaluate=config.evaluate))
             outcomes = executor.wait()

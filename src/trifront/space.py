@@ -307,6 +307,21 @@ class SearchSpace:
                 out.append(params)
         return out
 
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> SearchSpace:
+        """The space :meth:`to_dict` described (as a study stores it).
+
+        Raises:
+            ConfigError: If the description is malformed.
+        """
+        try:
+            dims = tuple(Dimension(str(d["name"]), float(d["low"]), float(d["high"]),
+                                   log=bool(d["log"]), integer=bool(d["integer"]))
+                         for d in stored["dimensions"])
+            return cls(dims, str(stored["parametrisation"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"a stored search space is malformed ({err!r}).") from None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (stored in the study's user attributes)."""
         return {

@@ -37,6 +37,7 @@ __all__ = [
     "ATTR_KEY",
     "INTERRUPTED",
     "PRIVATE_TUNING_KEY",
+    "REFINEMENTS_KEY",
     "SEARCHED_KEY",
     "counted_trials",
     "fail_trial",
@@ -44,9 +45,11 @@ __all__ = [
     "open_study",
     "private_tuning_release",
     "refuse_private_tuning",
+    "record_refinement",
     "requeue_interrupted",
     "store_result",
     "study_objectives",
+    "study_refinements",
     "study_problem",
     "study_settings",
     "trial_seed",
@@ -59,6 +62,9 @@ PRIVATE_TUNING_KEY = "private_tuning"
 #: The key of the study settings that names the objectives a 2-D study searched
 #: (``--objectives``); absent: all three. (``"objectives"`` names the three stored values.)
 SEARCHED_KEY = "searched_objectives"
+#: The study attribute listing its refinements (``trifront refine``): the region
+#: each aimed at, how many trials it added, and the first trial number it asked.
+REFINEMENTS_KEY = "trifront_refinements"
 #: Trial user attribute set on a trial that a crash or Ctrl-C stopped: it does
 #: not count against the study's budget, and its parameters are run again.
 INTERRUPTED = "interrupted"
@@ -98,6 +104,26 @@ def study_objectives(study: optuna.Study) -> tuple[str, ...]:
     stored = study.user_attrs.get(ATTR_KEY)
     names = stored.get(SEARCHED_KEY) if isinstance(stored, Mapping) else None
     return tuple(names) if names else OBJECTIVES
+
+
+def study_refinements(study: optuna.Study) -> list[dict[str, Any]]:
+    """The refinements of a study, oldest first (``[]`` if it was never refined)."""
+    stored = study.user_attrs.get(REFINEMENTS_KEY)
+    return [dict(r) for r in stored] if isinstance(stored, list) else []
+
+
+def record_refinement(study: optuna.Study, *, max_epsilon: float, max_unfairness: float,
+                      trials: int) -> dict[str, Any]:
+    """Append a refinement to the study's list before its trials are asked.
+
+    Returns:
+        The record: ``max_epsilon``, ``max_unfairness``, ``trials`` (asked for)
+        and ``first_trial`` (the number the next trial gets).
+    """
+    entry = {"max_epsilon": float(max_epsilon), "max_unfairness": float(max_unfairness),
+             "trials": int(trials), "first_trial": len(study.get_trials(deepcopy=False))}
+    study.set_user_attr(REFINEMENTS_KEY, [*study_refinements(study), entry])
+    return entry
 
 
 def study_problem(study: optuna.Study) -> Problem:

@@ -26,6 +26,7 @@ from trifront.cli import (
     export,
     predict,
     recommend,
+    refine,
     report,
     run,
     schema,
@@ -35,8 +36,8 @@ from trifront.errors import TrifrontError
 
 __all__ = ["build_parser", "main"]
 
-_MODULES = (run, evaluate, audit, schema, datasets, report, recommend, export, predict, compare,
-            bench, atlas)
+_MODULES = (run, refine, evaluate, audit, schema, datasets, report, recommend, export, predict,
+            compare, bench, atlas)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     m.__name__.rsplit(".", 1)[1]: m.main for m in _MODULES
 }

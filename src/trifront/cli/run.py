@@ -121,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
         )
         return 130
     paths = write_run_outputs(study, settings.out)
-    _print_front(paths["front.csv"], paths["trials.csv"])
+    print_front(paths["front.csv"], paths["trials.csv"])
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
@@ -160,7 +160,8 @@ def _private(settings: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_front(front_csv: Any, trials_csv: Any) -> None:
+def print_front(front_csv: Any, trials_csv: Any) -> None:
+    """Print the front (with the constant predictor) and every caveat of the trials."""
     import pandas as pd
 
     from trifront.caveats import active_caveats, caveat_flags

@@ -47,8 +47,14 @@ from trifront.report.figures import (
 from trifront.report.front import front_figure, units_caption
 from trifront.report.html import Section, render_page, table_html
 from trifront.report.static import PNG_HINT, write_pngs
-from trifront.report.summary import ReportFacts, epsilon_caveats, summary_lines, summary_markdown
-from trifront.study import study_objectives, study_problem, study_settings
+from trifront.report.summary import (
+    ReportFacts,
+    epsilon_caveats,
+    refinement_lines,
+    summary_lines,
+    summary_markdown,
+)
+from trifront.study import study_objectives, study_problem, study_refinements, study_settings
 
 __all__ = ["write_report"]
 
@@ -165,7 +171,8 @@ def write_report(
     front_out = front_out.assign(export_command=[exports[int(t)] for t in front_out["trial"]])
     with_constant(front_out, settings.get("majority_rate")).to_csv(paths["front.csv"],
                                                                    index=False)
-    lines = summary_lines(facts)
+    refinements = study_refinements(study)
+    lines = [*summary_lines(facts), *refinement_lines(refinements, len(frame))]
     audits = None
     if audit is not None:
         from trifront.report.audit import audit_lines, audit_study
@@ -193,6 +200,7 @@ def write_report(
         "tuning_privacy": tuning.to_dict() if tuning else None,
         "export_commands": {str(t): cmd for t, cmd in exports.items()},
         "audit": audits.to_dict("records") if audits is not None else None,
+        "refinements": refinements,
     }
     paths["report.json"] = out / "report.json"
     paths["report.json"].write_text(json.dumps(_json_safe(report_json), indent=2,

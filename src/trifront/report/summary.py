@@ -20,7 +20,13 @@ from trifront.analysis.tuning import TuningPrivacy
 from trifront.caveats import active_caveats, single_epsilon_caveats
 from trifront.study import SEARCHED_KEY
 
-__all__ = ["ReportFacts", "epsilon_caveats", "summary_lines", "summary_markdown"]
+__all__ = [
+    "ReportFacts",
+    "epsilon_caveats",
+    "refinement_lines",
+    "summary_lines",
+    "summary_markdown",
+]
 
 COMBINED = Limits(1.0, 0.05)
 
@@ -86,6 +92,20 @@ def _points(diff: float) -> str:
 
 def _best(f: ReportFacts, limits: Limits) -> pd.Series | None:
     return best_under(f.points, limits, accuracy=f.accuracy_col, unfairness=f.unfairness_col)
+
+
+def refinement_lines(refinements: Sequence[Mapping[str, Any]], n_trials: int) -> list[str]:
+    """One sentence per ``trifront refine`` of the study: which trials aimed where."""
+    lines = []
+    for k, r in enumerate(refinements):
+        first = int(r["first_trial"])
+        last = (int(refinements[k + 1]["first_trial"]) if k + 1 < len(refinements)
+                else n_trials) - 1
+        span = f"trials {first}–{last}" if last > first else f"trial {first}"
+        lines.append(f"Refined: {span} (asked for {r['trials']}) aimed at ε ≤ "
+                     f"{r['max_epsilon']:g} and gap ≤ {r['max_unfairness']:g} "
+                     "(`trifront refine`); the front and every number here use all trials.")
+    return lines
 
 
 def summary_lines(f: ReportFacts) -> list[str]:

@@ -1,0 +1,161 @@
+"""More trials for a finished study, aimed at the region its users read.
+
+A default study spreads its trials over the whole front: every decade of
+epsilon up to the top of the searched range and every gap up to 0.5 adds
+hypervolume, so a user who asks for "epsilon <= 1 and gap <= 0.01" may find
+few trials there. ``refine`` continues the *same* study with more trials of
+the trifront sampler whose reference point is the user's region
+``(majority rate, max_epsilon, max_unfairness)``: only configurations inside
+it add hypervolume, so the acquisition spends the new trials there, while the
+earlier trials stay in the sampler's model as data.
+
+The study's problem, search space, objectives and seed are the stored ones;
+the region is not a study setting. Each refinement is recorded in the study
+(``study.record_refinement``) and each of its trials carries the region
+(user attribute ``region``), so ``report`` says which trials aimed where, and
+``recommend``, ``report`` and ``compare`` of the study's name see every trial.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+
+from trifront.errors import ConfigError
+from trifront.execution import ExecutionConfig
+from trifront.objectives import REFERENCE_UNFAIRNESS
+from trifront.runner import DEFAULT_EPSILON_MAX, RunConfig, run_study
+from trifront.space import SearchSpace
+from trifront.study import (
+    counted_trials,
+    load_study,
+    private_tuning_release,
+    record_refinement,
+    study_objectives,
+    study_problem,
+    study_settings,
+)
+
+__all__ = ["REFINE_SAMPLERS", "plan_refinement", "refine"]
+
+#: Samplers whose proposals a region can aim (the others ignore a reference point).
+REFINE_SAMPLERS = ("trifront", "trifront-ehvi")
+
+
+def plan_refinement(
+    study: optuna.Study,
+    *,
+    storage: str,
+    max_epsilon: float | None,
+    max_unfairness: float | None,
+    trials: int,
+    execution: ExecutionConfig | None = None,
+) -> RunConfig:
+    """The run that adds ``trials`` trials aimed at the region, checked before anything is written.
+
+    Args:
+        study: A finished (or stopped) trifront study.
+        storage: Its storage URL.
+        max_epsilon: The region's epsilon limit (None: the study's reference epsilon).
+        max_unfairness: The region's gap limit (None: the study's reference gap).
+        trials: How many trials to add.
+        execution: Where the trials run (local pool, Dask); not a study setting.
+
+    Raises:
+        ConfigError: On a private-tuning study, a sampler that cannot aim, no
+            limit given, a limit that is not a positive number, a gap limit on
+            a study that did not search the gap, or a region that no searched
+            epsilon can reach.
+    """
+    name = study.study_name
+    if private_tuning_release(study) is not None:
+        raise ConfigError(f"study {name!r} is a private-tuning study: its guarantee covers a "
+                          "fixed, random number of runs, so it is never resumed or refined.")
+    if max_epsilon is None and max_unfairness is None:
+        raise ConfigError("give the region to refine: --max-epsilon E and/or --max-unfairness G.")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"`trials >= 1` must hold, but got trials={trials!r}.")
+    for key, value, high in (("max_epsilon", max_epsilon, math.inf),
+                             ("max_unfairness", max_unfairness, 1.0)):
+        if value is not None and not (math.isfinite(value) and 0 < value <= high):
+            bound = "a finite number > 0" if math.isinf(high) else f"a number in (0, {high:g}]"
+            raise ConfigError(f"{key} must be {bound}, but got {value!r}.")
+    settings = study_settings(study)
+    sampler = str(settings.get("sampler", "trifront"))
+    if sampler not in REFINE_SAMPLERS:
+        raise ConfigError(f"study {name!r} was run with the {sampler!r} sampler, which ignores "
+                          f"a region; refine needs one of {', '.join(REFINE_SAMPLERS)}.")
+    space = SearchSpace.from_dict(settings["space"])
+    objectives = study_objectives(study)
+    if max_unfairness is not None and "unfairness" not in objectives:
+        raise ConfigError(f"study {name!r} did not search the fairness gap (objectives "
+                          f"{','.join(objectives)}); refine it with --max-epsilon only.")
+    if max_epsilon is not None and space.parametrisation == "epsilon":
+        floor = space["target_epsilon"].low
+        if max_epsilon < floor:
+            raise ConfigError(
+                f"no configuration of study {name!r} reaches epsilon <= {max_epsilon:g}: it "
+                f"searches target epsilon from {floor:g}; give --max-epsilon >= {floor:g}.")
+    reference = settings.get("reference_point") or []
+    default_eps = (float(reference[1]) if len(reference) == 3
+                   else space.epsilon_max or DEFAULT_EPSILON_MAX)
+    default_gap = (float(reference[2]) if len(reference) == 3 else REFERENCE_UNFAIRNESS)
+    region = (float(max_epsilon) if max_epsilon is not None else default_eps,
+              float(max_unfairness) if max_unfairness is not None else default_gap)
+    return RunConfig(
+        problem=study_problem(study),
+        space=space,
+        n_trials=counted_trials(study) + trials,
+        storage=storage,
+        study_name=name,
+        seed=int(settings.get("seed", 0)),
+        sampler=sampler,
+        # The study's trials are the model's data: propose from the model at once.
+        n_startup_trials=1,
+        execution=execution or ExecutionConfig(),
+        focus_unfairness=settings.get("focus_unfairness"),
+        anchors=False,
+        objectives=objectives,
+        region=region,
+    )
+
+
+def refine(
+    *,
+    storage: str,
+    study: str | None,
+    trials: int,
+    max_epsilon: float | None = None,
+    max_unfairness: float | None = None,
+    execution: ExecutionConfig | None = None,
+    progress: bool = True,
+) -> optuna.Study:
+    """Add ``trials`` trials to a study, aimed at ``epsilon <= max_epsilon, gap <= max_unfairness``.
+
+    Every check runs before the study is touched; then the refinement is
+    recorded and the trials run (Ctrl-C keeps the finished ones, as ``run``).
+
+    Args:
+        storage: The study's storage URL.
+        study: The study's name (None: the storage's only study).
+        trials: How many trials to add.
+        max_epsilon: The region's epsilon limit.
+        max_unfairness: The region's gap limit.
+        execution: Where the trials run.
+        progress: Show a progress bar.
+
+    Returns:
+        The study, with the new trials.
+
+    Raises:
+        ConfigError: See :func:`plan_refinement`.
+        StorageError: If the study does not exist or was not made by trifront.
+    """
+    loaded = load_study(storage, study)
+    config = plan_refinement(loaded, storage=storage, max_epsilon=max_epsilon,
+                             max_unfairness=max_unfairness, trials=trials, execution=execution)
+    assert config.region is not None
+    record_refinement(loaded, max_epsilon=config.region[0], max_unfairness=config.region[1],
+                      trials=trials)
+    return run_study(config, progress=progress)

@@ -1,0 +1,106 @@
+"""Issue 16, part 1: ``trifront refine`` adds trials aimed at a region to the same study."""
+
+import hashlib
+import json
+
+import optuna
+import pytest
+
+from trifront.cli import main
+from trifront.study import ATTR_KEY, REFINEMENTS_KEY
+
+
+def _run(db, *extra, study="s", trials=5):
+    return main(["run", "--dataset", "adult", "--model", "logreg", "--trials", str(trials),
+                 "--cv-folds", "1", "--storage", f"sqlite:///{db}", "--study", study,
+                 "--out", str(db.parent / f"run-{study}"), "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def refined(tmp_path_factory):
+    db = tmp_path_factory.mktemp("refine") / "s.db"
+    assert _run(db, "--startup-trials", "3") == 0
+    before = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    old = [(t.params, t.values, t.user_attrs.get("seed")) for t in before.trials]
+    settings = before.user_attrs[ATTR_KEY]
+    code = main(["refine", "s", "--storage", f"sqlite:///{db}", "--max-epsilon", "1",
+                 "--max-unfairness", "0.05", "--trials", "3", "--jobs", "1",
+                 "--out", str(db.parent / "refined"), "--no-progress"])
+    assert code == 0
+    return db, old, settings
+
+
+def test_refine_adds_its_trials_to_the_same_study_and_keeps_the_rest(refined):
+    db, old, settings = refined
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    assert len(study.trials) == 8
+    assert [(t.params, t.values, t.user_attrs.get("seed")) for t in study.trials[:5]] == old
+    assert study.user_attrs[ATTR_KEY] == settings  # the region is not a study setting
+    assert study.user_attrs[REFINEMENTS_KEY] == [
+        {"max_epsilon": 1.0, "max_unfairness": 0.05, "trials": 3, "first_trial": 5}]
+    new = study.trials[5:]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in new)
+    assert all(t.user_attrs["region"] == [1.0, 0.05] for t in new)
+    assert all("region" not in t.user_attrs for t in study.trials[:5])
+    # The sampler knows epsilon exactly: outside the region a trial adds no hypervolume.
+    assert all(t.system_attrs["trifront:proposal"] == "model" for t in new)
+    assert all(t.params["target_epsilon"] <= 1.0 for t in new)
+
+
+def test_report_and_recommend_of_the_study_name_see_the_refined_trials(refined, capsys):
+    db, _, _ = refined
+    out = db.parent / "report"
+    assert main(["report", "s", "--storage", f"sqlite:///{db}", "--out", str(out),
+                 "--no-reevaluate", "--no-png", "--no-progress"]) == 0
+    assert "Refined: trials 5–7 (asked for 3) aimed at ε ≤ 1 and gap ≤ 0.05" in (
+        out / "summary.md").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert report["refinements"][0]["first_trial"] == 5
+    trials = (db.parent / "refined" / "trials.csv").read_text().splitlines()
+    assert len(trials) == 9  # header + every trial of the study
+
+
+def test_the_original_run_command_still_resumes_a_refined_study(refined):
+    db, _, _ = refined
+    assert _run(db, "--startup-trials", "3", trials=9) == 0
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    assert len(study.trials) == 9 and "region" not in study.trials[-1].user_attrs
+
+
+@pytest.fixture(scope="module")
+def other_studies(tmp_path_factory):
+    db = tmp_path_factory.mktemp("refine-bad") / "b.db"
+    assert _run(db, "--startup-trials", "2", "--sampler", "random", study="rnd", trials=2) == 0
+    assert _run(db, "--startup-trials", "2", "--objectives", "accuracy,epsilon", study="pu",
+                trials=2) == 0
+    return db
+
+
+BAD = {
+    "unknown_study": (["nope", "--max-epsilon", "1"], "unknown study 'nope'; accepted: pu, rnd"),
+    "zero_epsilon": (["pu", "--max-epsilon", "0"], "expected a number > 0"),
+    "negative_gap": (["pu", "--max-unfairness", "-0.1"], "--max-unfairness"),
+    "no_trials": (["pu", "--max-epsilon", "1", "--trials", "0"], "expected an integer >= 1"),
+    "below_the_floor": (["pu", "--max-epsilon", "0.01"], "searches target epsilon from 0.05"),
+    "no_region": (["pu"], "give the region to refine"),
+    "gap_not_searched": (["pu", "--max-unfairness", "0.02"], "did not search the fairness gap"),
+    "random_sampler": (["rnd", "--max-epsilon", "1"], "ignores a region"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_refine_input_exits_2_with_one_line_and_leaves_the_study(case, other_studies,
+                                                                    tmp_path, capsys):
+    args, message = BAD[case]
+    if "--trials" not in args:
+        args = [*args, "--trials", "2"]
+    before = hashlib.sha256(other_studies.read_bytes()).hexdigest()
+    try:
+        code = main(["refine", *args, "--storage", f"sqlite:///{other_studies}",
+                     "--out", str(tmp_path / "out"), "--no-progress"])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert hashlib.sha256(other_studies.read_bytes()).hexdigest() == before
