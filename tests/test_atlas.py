@@ -256,3 +256,30 @@ def test_bad_config_is_refused_before_anything_is_written(tmp_path, change, word
     with pytest.raises(ConfigError, match=word):
         _config(tmp_path / "out", **change)
     assert not (tmp_path / "out").exists()
+
+
+def test_fairness_under_privacy_is_priced_against_the_private_choice(atlas):
+    config, result, _ = atlas
+    for s in result.data["studies"]:
+        p = s["price_of_fairness_private"]
+        assert p["max_epsilon"] == 1.0
+        beats = [f for f in s["front"] if f["val_mean_accuracy"] > s["majority_rate_validation"]
+                 and f["epsilon"] <= 1.0]
+        base = p["no_limit"]
+        if beats:
+            assert base["trial"] == max(beats, key=lambda f: f["val_mean_accuracy"])["trial"]
+        else:
+            assert base["constant"]
+        for key, c in p["limits"].items():
+            assert c["max_epsilon"] == 1.0 and c["max_unfairness"] == float(key)
+            ok = [f for f in beats if f["val_mean_unfairness"] <= float(key)]
+            expected = max(ok, key=lambda f: f["val_mean_accuracy"])["trial"] if ok else None
+            assert c["trial"] == expected
+            assert c["price_points"] == pytest.approx(
+                100 * (base["test_accuracy"] - c["test_accuracy"]))
+        # The non-private references are the report's, read from the study's cache.
+        study = optuna.load_study(study_name=s["study"], storage=config.storage_url)
+        cached = {k: v for k, v in study.user_attrs.items() if k.startswith("reference:")}
+        assert len(s["references"]) == len(cached) >= 2
+        assert {r["test_accuracy"] for r in s["references"]} == {
+            v["test_accuracy"] for v in cached.values()}

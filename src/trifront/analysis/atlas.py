@@ -20,6 +20,7 @@ import pandas as pd
 
 from trifront.analysis.recommend import Recommendation, constant_test_accuracy, recommend
 from trifront.analysis.reevaluate import reevaluate
+from trifront.analysis.references import references
 from trifront.analysis.tradeoffs import FAIRNESS_LEVELS, PRIVACY_LEVELS, Limits, best_under
 from trifront.fairness.knobs import Knobs
 from trifront.study import counted_trials, study_problem, study_settings
@@ -28,6 +29,7 @@ __all__ = [
     "FAIR_END_GAP",
     "KNOBS",
     "PRIVACY_CLASS_AT",
+    "PRIVATE_AT",
     "fair_end",
     "front_frame",
     "knobs_on",
@@ -43,6 +45,9 @@ FAIR_END_GAP = FAIRNESS_LEVELS[0]
 #: bound "nearly free", up to the second "moderate", above it "expensive".
 PRIVACY_CLASS_AT = 1.0
 PRIVACY_CLASS_BOUNDS = (1.0, 3.0)
+#: The epsilon limit under which the atlas prices fairness a second time: does a
+#: gap limit cost more accuracy when the model must be private as well?
+PRIVATE_AT = 1.0
 
 def knobs_on(params: Mapping[str, Any]) -> list[str]:
     """The fairness knobs a configuration switches on (the off zones of ``Knobs``)."""
@@ -66,8 +71,12 @@ def study_entry(study: optuna.Study, *, n_seeds: int, report: str) -> dict[str, 
     Returns:
         ``study``, ``n_trials``, ``majority_rate`` (the constant predictor's test
         accuracy), ``majority_rate_validation``, ``report``, ``front``,
-        ``price_of_privacy``, ``price_of_fairness``, ``fair_end``,
-        ``privacy_cost_class``.
+        ``price_of_privacy``, ``price_of_fairness``,
+        ``price_of_fairness_private`` (the price of each gap limit when epsilon
+        is at most ``PRIVATE_AT`` as well, against the choice at that epsilon
+        alone), ``references`` (the report's non-private models: tuned for
+        accuracy, and Fairlearn's fair ceilings; cached in the study),
+        ``fair_end``, ``privacy_cost_class``.
     """
     problem = study_problem(study)
     constant_test = constant_test_accuracy(problem)
@@ -82,6 +91,9 @@ def study_entry(study: optuna.Study, *, n_seeds: int, report: str) -> dict[str, 
     privacy = _prices(free, {f"{e:g}": Limits(max_epsilon=e) for e in PRIVACY_LEVELS}, choose)
     fairness = _prices(free, {f"{u:g}": Limits(max_unfairness=u) for u in FAIRNESS_LEVELS},
                        choose)
+    private = _prices(choose(Limits(max_epsilon=PRIVATE_AT)),
+                      {f"{u:g}": Limits(max_epsilon=PRIVATE_AT, max_unfairness=u)
+                       for u in FAIRNESS_LEVELS}, choose)
     front = front_frame(study, n_seeds=n_seeds)
     return {
         "study": study.study_name,
@@ -93,6 +105,8 @@ def study_entry(study: optuna.Study, *, n_seeds: int, report: str) -> dict[str, 
         "front": [_front_record(r) for _, r in front.iterrows()],
         "price_of_privacy": privacy,
         "price_of_fairness": fairness,
+        "price_of_fairness_private": {"max_epsilon": PRIVATE_AT, **private},
+        "references": [r.to_dict() for r in references(study, problem)],
         "fair_end": fair_end(front, constant_validation=constant_val),
         "privacy_cost_class": privacy_cost_class(privacy["limits"][f"{PRIVACY_CLASS_AT:g}"]
                                                  ["price_points"]),

@@ -48,6 +48,10 @@ def _price_table(studies: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             row[f"ε ≤ {key}"] = _points(c)
         for key, c in s["price_of_fairness"]["limits"].items():
             row[f"gap ≤ {key}"] = _points(c)
+        private = s.get("price_of_fairness_private")
+        if private:
+            for key, c in private["limits"].items():
+                row[f"gap ≤ {key} at ε ≤ {private['max_epsilon']:g}"] = _points(c)
         row["privacy cost"] = s["privacy_cost_class"]
         row[f"fair end (gap ≤ {FAIR_END_GAP:g})"] = _fair_knob(s)
         rows.append(row)
@@ -155,7 +159,9 @@ def atlas_page(data: Mapping[str, Any], *, caveats: Sequence[str]) -> str:
         Section("prices", "Price of privacy and of fairness", intro=[honest],
                 tables=[table_html(_price_table(studies))], after=[
             "Price in accuracy points = 100 × (test accuracy of the choice without limits − "
-            "test accuracy of the choice under the limit). Fair end: the knobs of the most "
+            "test accuracy of the choice under the limit); the columns “gap ≤ G at ε ≤ 1” "
+            "compare with the choice at ε ≤ 1 instead, so they price fairness for a model "
+            "that must be private too. Fair end: the knobs of the most "
             f"accurate front configuration with validation gap ≤ {FAIR_END_GAP:g} that beats "
             "the constant predictor on validation."]),
         Section("where", "Where privacy is expensive, and where it is nearly free",
