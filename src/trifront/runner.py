@@ -36,7 +36,7 @@ from trifront.execution import (
 )
 from trifront.objectives import OBJECTIVES, parse_objectives, reference_point
 from trifront.problem import Problem, TrialResult
-from trifront.search import make_sampler
+from trifront.search import TrifrontSampler, make_sampler
 from trifront.settings import DEFAULT_STORAGE, Settings
 from trifront.space import SearchSpace
 from trifront.study import (
@@ -273,6 +273,10 @@ def run_study(
     except BaseException:
         executor.close()
         raise
+    if isinstance(study.sampler, TrifrontSampler):
+        # One proposal per free slot would make the driver the queue when a trial
+        # trains faster than a proposal is made: propose a batch of as many.
+        study.sampler.batch = executor.capacity
     done = counted_trials(study)
     remaining = max(0, config.n_trials - done)
     # One torch thread in the driver (the sampler's tensors are tiny) and one per

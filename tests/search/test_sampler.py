@@ -430,3 +430,40 @@ def test_the_privacy_utility_sampler_beats_random_search_on_the_2d_front() -> No
         for s in range(5)
     ]
     assert hv_trifront > np.median(hv_random)
+
+
+def test_a_batch_proposal_serves_the_next_ask_without_another_fit() -> None:
+    sampler = TrifrontSampler(seed=0, n_startup_trials=4, reference_point=REF,
+                              known_objectives=KNOWN_EPS, batch=2, **FAST)
+    study = run(sampler, n_trials=4)
+    first = study.ask(SPACE)   # proposes two candidates jointly, one fit per objective
+    second = study.ask(SPACE)  # in flight together: gets the queued one
+    assert sampler.gp_fit_counts == {"accuracy": 1, "epsilon": 0, "unfairness": 1}
+    attrs = [study._storage.get_trial(t._trial_id).system_attrs for t in (first, second)]
+    assert [a[PROPOSAL_KIND] for a in attrs] == ["model", "model"]
+    assert attrs[1][MODEL_DATA] == {"batch_of": first.number}
+    assert "n_train" in attrs[0][MODEL_DATA]
+    assert first.params != second.params
+    for t in (first, second):
+        assert _in_space(t.params)
+        study.tell(t, list(toy(t.params, t.number)))
+    third = study.ask(SPACE)   # the queue is spent: a new proposal and a new fit
+    assert sampler.gp_fit_counts["accuracy"] == 2
+    assert "n_train" in study._storage.get_trial(third._trial_id).system_attrs[MODEL_DATA]
+
+
+def test_a_queued_candidate_is_dropped_when_another_trial_number_asks() -> None:
+    sampler = TrifrontSampler(seed=0, n_startup_trials=4, reference_point=REF,
+                              known_objectives=KNOWN_EPS, batch=2, **FAST)
+    study = run(sampler, n_trials=5)  # trial 4 queued a candidate for trial 5
+    other = optuna.create_study(directions=DIRECTIONS, sampler=sampler)
+    for t in study.trials:
+        other.add_trial(t)
+    other.add_trial(optuna.trial.create_trial(params=study.trials[0].params,
+                                              distributions=study.trials[0].distributions,
+                                              values=list(study.trials[0].values)))
+    asked = other.ask(SPACE)  # number 6, not 5: proposes afresh
+    assert asked.number == 6
+    assert "n_train" in other._storage.get_trial(asked._trial_id).system_attrs[MODEL_DATA]
+    with pytest.raises(ConfigError, match="batch >= 1"):
+        TrifrontSampler(reference_point=REF, batch=0)

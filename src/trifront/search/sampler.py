@@ -151,6 +151,13 @@ class TrifrontSampler(BaseSampler):
             and a global maximiser keeps proposing them (measured in
             ``bench/RESULTS.md``); the box keeps proposals where they refine
             the front. In ``(0, 1]``.
+        batch: Candidates per model proposal (``q``). With ``batch > 1`` one
+            fit and one joint optimisation give the trial asked for and the
+            next ``batch - 1`` asks, which get the queued candidates without
+            a proposal of their own (their ``trifront:model_data`` names the
+            trial whose proposal made them). The runner sets it to the
+            number of trials in flight, so that with two workers the driver
+            proposes half as often and is not the queue.
         objectives: The searched objectives (``objectives.OBJECTIVE_SETS``).
             An objective not searched gets no GP and a constant above the
             reference point, so the sampler maximises the 2-D hypervolume
@@ -178,8 +185,14 @@ class TrifrontSampler(BaseSampler):
         input_warping: bool = False,
         local_width: float | None = 0.2,
         objectives: Sequence[str] = OBJECTIVES,
+        batch: int = 1,
     ) -> None:
         self.objectives = parse_objectives(objectives)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"`batch >= 1` must hold for an integer, but got batch={batch!r}.")
+        self.batch = batch
+        # (the next trial number, the search space, unit-cube candidates, the proposing trial)
+        self._queued: tuple[int, tuple[str, ...], list[np.ndarray], int] | None = None
         ref = tuple(float(r) for r in reference_point)
         if len(ref) != len(OBJECTIVES):
             raise ConfigError(
@@ -291,8 +304,11 @@ class TrifrontSampler(BaseSampler):
             )
             if t.number != trial.number
         ]
+        queued = self._take_queued(study, trial, space)
         if len(trials) < self.n_startup_trials:
             kind, params = "sobol", self._sobol(space, trial.number)
+        elif queued is not None:
+            kind, params = "model", queued
         else:
             threads = torch.get_num_threads()
             try:
@@ -313,6 +329,21 @@ class TrifrontSampler(BaseSampler):
             trial._trial_id, PROPOSAL_SECONDS, time.perf_counter() - start
         )
         return params
+
+    def _take_queued(self, study: Study, trial: FrozenTrial,
+                     space: Space) -> dict[str, Any] | None:
+        """The next candidate of the last batch, if it was made for this very ask."""
+        queued, self._queued = self._queued, None
+        if queued is None:
+            return None
+        number, names, candidates, source = queued
+        if number != trial.number or names != space.names or not candidates:
+            return None
+        if len(candidates) > 1:
+            self._queued = (number + 1, names, candidates[1:], source)
+        study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA,
+                                             {"batch_of": source})
+        return space.to_params(candidates[0])
 
     def sample_independent(
         self,
@@ -395,7 +426,7 @@ class TrifrontSampler(BaseSampler):
                 candidate, _ = optimize_acqf(
                     acqf,
                     bounds=bounds,
-                    q=1,
+                    q=self.batch,
                     num_restarts=self.num_restarts,
                     raw_samples=self.raw_samples,
                     options={"maxiter": self.maxiter},
@@ -409,7 +440,9 @@ class TrifrontSampler(BaseSampler):
                 raise ModelUnavailable(f"{type(err).__name__}: {err}") from err
         info["seconds"] = {"fit": t1 - t0, "build": t2 - t1, "optimise": t3 - t2}
         study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
-        u = candidate.detach().reshape(-1).numpy()
-        if not np.isfinite(u).all():
+        U = candidate.detach().reshape(self.batch, -1).numpy()
+        if not np.isfinite(U).all():
             raise ModelUnavailable("the acquisition optimiser returned a non-finite point")
-        return space.to_params(u)
+        if self.batch > 1:
+            self._queued = (trial_number + 1, space.names, list(U[1:]), trial_number)
+        return space.to_params(U[0])
