@@ -283,3 +283,22 @@ def test_fairness_under_privacy_is_priced_against_the_private_choice(atlas):
         assert len(s["references"]) == len(cached) >= 2
         assert {r["test_accuracy"] for r in s["references"]} == {
             v["test_accuracy"] for v in cached.values()}
+
+
+def test_every_pair_of_limits_has_its_validation_choice_and_knobs(atlas):
+    _, result, _ = atlas
+    for s in result.data["studies"]:
+        pairs = {(c["max_epsilon"], c["max_unfairness"]) for c in s["choices"]}
+        assert pairs == {(e, u) for e in PRIVACY_LEVELS for u in FAIRNESS_LEVELS}
+        by_trial = {f["trial"]: f for f in s["front"]}
+        for c in s["choices"]:
+            ok = [f for f in s["front"] if f["val_mean_accuracy"] > s["majority_rate_validation"]
+                  and f["epsilon"] <= c["max_epsilon"]
+                  and f["val_mean_unfairness"] <= c["max_unfairness"]]
+            expected = max(ok, key=lambda f: f["val_mean_accuracy"])["trial"] if ok else None
+            assert c["trial"] == expected
+            if expected is None:
+                assert c["constant"] and c["knobs"] is None
+            else:
+                assert c["knobs"] == by_trial[expected]["knobs"]
+                assert c["test_accuracy"] == by_trial[expected]["test_accuracy"]

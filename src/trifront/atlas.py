@@ -22,7 +22,6 @@ are cached in the studies, so a second atlas trains nothing new.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ from trifront.fairness.metrics import FAIRNESS_METRICS
 from trifront.models import MODELS
 from trifront.problem import REMOVED_MODELS
 from trifront.report.atlas import atlas_page
-from trifront.report.build import write_report
+from trifront.report.build import json_safe, write_report
 from trifront.runner import RunConfig, open_study, run_study
 from trifront.settings import Settings
 from trifront.storage import study_names
@@ -218,7 +217,7 @@ def run_atlas(config: AtlasConfig, *, progress: bool = True) -> Atlas:
                             **study_entry(study, n_seeds=config.seeds,
                                           report=f"{run.study_name}/index.html")})
             bar.update(1)
-    data = _json_safe({"studies": entries, "settings": config.to_dict(),
+    data = json_safe({"studies": entries, "settings": config.to_dict(),
                        "seconds": round(time.monotonic() - start, 3)})
     paths = {"atlas.json": out / "atlas.json", "index.html": out / "index.html"}
     paths["atlas.json"].write_text(json.dumps(data, indent=2, allow_nan=False),
@@ -239,18 +238,6 @@ def _run_study(run: RunConfig, bar: tqdm) -> optuna.Study:
     if done < run.n_trials:
         study = run_study(run, progress=False, on_trial=lambda _: bar.update(1))
     return study
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if hasattr(obj, "item"):  # numpy scalars
-        return _json_safe(obj.item())
-    return obj
 
 
 def _caveats(config: AtlasConfig) -> list[str]:

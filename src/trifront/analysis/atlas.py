@@ -76,7 +76,9 @@ def study_entry(study: optuna.Study, *, n_seeds: int, report: str) -> dict[str, 
         is at most ``PRIVATE_AT`` as well, against the choice at that epsilon
         alone), ``references`` (the report's non-private models: tuned for
         accuracy, and Fairlearn's fair ceilings; cached in the study),
-        ``fair_end``, ``privacy_cost_class``.
+        ``choices`` (the choice under every pair of an epsilon limit and a gap
+        limit, with its knobs: the decision guide's table), ``fair_end``,
+        ``privacy_cost_class``.
     """
     problem = study_problem(study)
     constant_test = constant_test_accuracy(problem)
@@ -95,6 +97,14 @@ def study_entry(study: optuna.Study, *, n_seeds: int, report: str) -> dict[str, 
                       {f"{u:g}": Limits(max_epsilon=PRIVATE_AT, max_unfairness=u)
                        for u in FAIRNESS_LEVELS}, choose)
     front = front_frame(study, n_seeds=n_seeds)
+    knobs = {int(t): list(k) for t, k in zip(front["trial"], front["knobs"], strict=True)}
+    choices = []
+    for e in PRIVACY_LEVELS:
+        for u in FAIRNESS_LEVELS:
+            c = choose(Limits(max_epsilon=e, max_unfairness=u))
+            choices.append({"max_epsilon": e, "max_unfairness": u, **c,
+                            "knobs": knobs.get(c["trial"], []) if c["trial"] is not None
+                            else None})
     return {
         "study": study.study_name,
         "n_trials": counted_trials(study),
@@ -107,6 +117,7 @@ def study_entry(study: optuna.Study, *, n_seeds: int, report: str) -> dict[str, 
         "price_of_fairness": fairness,
         "price_of_fairness_private": {"max_epsilon": PRIVATE_AT, **private},
         "references": [r.to_dict() for r in references(study, problem)],
+        "choices": choices,
         "fair_end": fair_end(front, constant_validation=constant_val),
         "privacy_cost_class": privacy_cost_class(privacy["limits"][f"{PRIVACY_CLASS_AT:g}"]
                                                  ["price_points"]),

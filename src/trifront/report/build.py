@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,22 +57,23 @@ from trifront.report.summary import (
 )
 from trifront.study import study_objectives, study_problem, study_refinements, study_settings
 
-__all__ = ["write_report"]
+__all__ = ["json_safe", "write_report"]
 
 _TABLE_COLS = ["trial", "epsilon", "val_accuracy", "val_accuracy_se", "test_accuracy",
                "test_accuracy_std", "val_unfairness", "val_unfairness_se", "test_unfairness",
                "test_unfairness_std", "on_test_front"]
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
+    """``obj`` with non-finite floats as None and numpy scalars as Python ones (strict JSON)."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
-        return _json_safe(obj.item())
+        return json_safe(obj.item())
     return obj
 
 
@@ -203,7 +205,7 @@ def write_report(
         "refinements": refinements,
     }
     paths["report.json"] = out / "report.json"
-    paths["report.json"].write_text(json.dumps(_json_safe(report_json), indent=2,
+    paths["report.json"].write_text(json.dumps(json_safe(report_json), indent=2,
                                                default=str), encoding="utf-8")
     png_note = None
     if png:

@@ -125,25 +125,16 @@ def _adult(model: str, *, two_d: bool = False) -> BenchProblem:
     def evaluate(params: Mapping[str, Any], seed: int, number: int) -> tuple[float, float, float]:
         return train_and_score(problem, params, seed=trial_seed(seed, number)).values
 
-    if two_d:
-        return BenchProblem(
-            name=f"adult-{model}-2d",
-            distributions=space.distributions(),
-            reference_point=reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max),
-            evaluate=evaluate,
-            known_objectives={1: known_target_epsilon},
-            description=f"UCI Adult, {model}, DP-SGD (fast engine, PLD, delta=1e-5), "
-            "privacy-utility front only (DPareto), default space without fairness knobs",
-            objectives=("accuracy", "epsilon"),
-        )
+    two_d_note = ("privacy-utility front only (DPareto), default space without fairness knobs"
+                  if two_d else "demographic parity gap, default search space")
     return BenchProblem(
-        name=f"adult-{model}",
+        name=f"adult-{model}" + ("-2d" if two_d else ""),
         distributions=space.distributions(),
         reference_point=reference_point(majority_rate=ds.majority_rate, epsilon_max=eps_max),
         evaluate=evaluate,
         known_objectives={1: known_target_epsilon},
-        description=f"UCI Adult, {model}, DP-SGD (fast engine, PLD, delta=1e-5), "
-        "demographic parity gap, default search space",
+        description=f"UCI Adult, {model}, DP-SGD (fast engine, PLD, delta=1e-5), {two_d_note}",
+        objectives=("accuracy", "epsilon") if two_d else OBJECTIVES,
     )
 
 
