@@ -427,6 +427,10 @@ class TrifrontSampler(BaseSampler):
                     acqf,
                     bounds=bounds,
                     q=self.batch,
+                    # Greedy: each candidate maximises the acquisition with the ones
+                    # before it pending; q one-point optimisations cost less than one
+                    # joint q-point optimisation, and share the fit.
+                    sequential=self.batch > 1,
                     num_restarts=self.num_restarts,
                     raw_samples=self.raw_samples,
                     options={"maxiter": self.maxiter},
