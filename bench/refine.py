@@ -48,12 +48,13 @@ def _in_region(study, gap: float) -> int:
 
 
 def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: int,
-            workdir: Path) -> dict:
+            workdir: Path, reweigh_high: float | None = None) -> dict:
     metric, gap, target = PROBLEMS[problem]
     storage = f"sqlite:///{workdir}/{problem}-{arm}-{seed}.db"
     name = f"{problem}-{arm}-{seed}"
     common = dict(dataset="adult", model="logreg", fairness=metric, no_group_thresholds=True,
-                  seed=seed, storage=storage, study=name, progress=False, jobs=jobs)
+                  seed=seed, storage=storage, study=name, progress=False, jobs=jobs,
+                  space={"reweigh": {"high": reweigh_high}} if reweigh_high else {})
     start = time.perf_counter()
     if arm == "plain":
         trifront.run(trials=base + extra, **common)
@@ -68,7 +69,7 @@ def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: i
     o = rec.choice
     row = {
         "problem": problem, "metric": metric, "max_unfairness": gap, "target": target,
-        "arm": arm, "seed": seed, "trials": len(study.trials),
+        "arm": arm, "seed": seed, "trials": len(study.trials), "reweigh_high": reweigh_high,
         "in_region": _in_region(study, gap), "study_seconds": study_seconds,
         "recommend_seconds": time.perf_counter() - start,
         "trial": None if o is None else o.trial,
@@ -94,25 +95,30 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=40)
     parser.add_argument("--extra", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--arms", default="refine,plain")
+    parser.add_argument("--reweigh-high", type=float, default=None,
+                        help="widen the reweighing strength's range to [0, H] (default space: 1)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "refine.json"))
     args = parser.parse_args()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="trifront-refine-") as tmp:
         for problem in args.problems.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                for arm in ("refine", "plain"):
+                for arm in args.arms.split(","):
                     rows.append(run_arm(arm, problem, seed=seed, base=args.base,
-                                        extra=args.extra, jobs=args.jobs, workdir=Path(tmp)))
+                                        extra=args.extra, jobs=args.jobs, workdir=Path(tmp),
+                                        reweigh_high=args.reweigh_high))
     print("\n| problem | arm | test accuracy by seed | test gap by seed | trials in region |")
     print("|---|---|---|---|---|")
     for problem in args.problems.split(","):
-        for arm in ("refine", "plain"):
+        for arm in args.arms.split(","):
             got = [r for r in rows if (r["problem"], r["arm"]) == (problem, arm)]
             acc = ", ".join(f"{r['test_accuracy']:.4f}" for r in got)
             gap = ", ".join(f"{r['test_unfairness']:.4f}" for r in got)
             inside = ", ".join(str(r["in_region"]) for r in got)
             print(f"| {problem} | {arm} | {acc} | {gap} | {inside} |")
-    out = Path(__file__).parent / "results" / "refine.json"
-    out.parent.mkdir(exist_ok=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": platform.platform(), "args": vars(args), "rows": rows},

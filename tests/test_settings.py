@@ -123,3 +123,15 @@ def test_a_fairness_utility_study_spends_one_epsilon_in_every_trial(max_epsilon,
 def test_objectives_other_than_the_3d_front_are_refused_with_private_tuning():
     with pytest.raises(ConfigError, match="not accepted with it"):
         Settings(objectives="accuracy,epsilon", private_tuning=True, study_epsilon=1.0)
+
+
+def test_the_python_api_takes_the_space_setting_as_bounds(tmp_path):
+    import trifront
+    from trifront.study import study_settings
+
+    study = trifront.run(dataset="german", trials=1, cv_folds=1, no_anchors=True,
+                         storage=f"sqlite:///{tmp_path}/s.db", progress=False, jobs=1,
+                         space={"epochs": {"low": 2, "high": 3}, "reweigh": {"high": 3}})
+    dims = {d["name"]: d for d in study_settings(study)["space"]["dimensions"]}
+    assert (dims["epochs"]["low"], dims["epochs"]["high"]) == (2, 3)
+    assert dims["reweigh"]["high"] == 3

@@ -447,7 +447,7 @@ def tell_outcome(
     return study.tell(trial, values)
 
 
-def run(*, progress: bool = True, space: SearchSpace | None = None,
+def run(*, progress: bool = True, space: SearchSpace | Mapping[str, Any] | None = None,
         **settings: Any) -> optuna.Study:
     """Run or resume a trifront study: the Python face of ``trifront run``.
 
@@ -459,8 +459,9 @@ def run(*, progress: bool = True, space: SearchSpace | None = None,
 
     Args:
         progress: Show a progress bar.
-        space: A whole search space instead of the model's default (with the
-            ``space`` setting's bound overrides applied to it).
+        space: A whole search space instead of the model's default, or (a
+            mapping, as in a config file's ``[space]`` table) bound overrides
+            of the default space: ``{"reweigh": {"high": 3}}``.
         **settings: The run's settings.
 
     Returns:
@@ -470,6 +471,8 @@ def run(*, progress: bool = True, space: SearchSpace | None = None,
     Raises:
         ConfigError: On an unknown setting or a bad value.
     """
+    if isinstance(space, Mapping):  # the ``space`` setting (bounds), not a SearchSpace
+        settings, space = {**settings, "space": space}, None
     s = Settings.from_mapping(settings, where="trifront.run")
     config = RunConfig.from_settings(s)
     if space is not None:
