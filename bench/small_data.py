@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="german,compas")
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seeds", default="0")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "small_data.json"))
     args = parser.parse_args()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="trifront-small-") as tmp:
@@ -101,8 +102,8 @@ def main() -> None:
         if got:
             print(f"| {name} | {eps:g} | {target} | {np.mean(got):.3f} "
                   f"({', '.join(f'{g:.3f}' for g in got)}) | {len(got)} |")
-    out = Path(__file__).parent / "results" / "small_data.json"
-    out.parent.mkdir(exist_ok=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": platform.platform(), "rows": rows}, indent=2, default=str))

@@ -47,11 +47,17 @@ def test_bad_overrides_are_refused(override, message):
 
 
 def test_anchors_are_public_defaults_inside_the_space():
-    from trifront.space import ANCHOR_EPSILONS
+    from trifront.space import ANCHOR_EPSILONS, SMALL_BATCH_EPSILON
 
     space = SearchSpace.default("mlp", n_train=640)
     anchors = space.anchors()
-    assert [a["target_epsilon"] for a in anchors] == list(ANCHOR_EPSILONS)
+    # one per level, then the small-batch one at its level
+    assert [a["target_epsilon"] for a in anchors] == [*ANCHOR_EPSILONS, SMALL_BATCH_EPSILON]
+    small = anchors[-1]
+    same_level = anchors[ANCHOR_EPSILONS.index(SMALL_BATCH_EPSILON)]
+    assert small["batch_size"] == space["batch_size"].low < same_level["batch_size"]
+    assert {k: v for k, v in small.items() if k != "batch_size"} == {
+        k: v for k, v in same_level.items() if k != "batch_size"}
     for a in anchors:
         assert set(a) == set(space.names)
         for d in space.dimensions:
@@ -67,5 +73,9 @@ def test_anchors_are_public_defaults_inside_the_space():
 
 def test_anchors_stay_in_a_narrowed_range_and_are_not_repeated():
     space = SearchSpace.default("logreg").with_bounds({"target_epsilon": {"high": 1.0}})
-    assert [a["target_epsilon"] for a in space.anchors()] == [0.5, 1.0]
+    anchors = space.anchors()
+    assert [a["target_epsilon"] for a in anchors] == [0.5, 1.0, 1.0]
+    assert anchors[2]["batch_size"] == space["batch_size"].low < anchors[1]["batch_size"]
+    one_batch = space.with_bounds({"batch_size": {"low": 128, "high": 128}})
+    assert [a["target_epsilon"] for a in one_batch.anchors()] == [0.5, 1.0]  # no repeat
     assert SearchSpace.default("logreg", "noise").anchors() == []
