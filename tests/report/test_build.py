@@ -196,3 +196,21 @@ def test_the_report_lists_each_caveat_that_applies(tmp_path, flag):
     section = summary[summary.index("## What epsilon does not cover"):]
     assert f"{flag}=true" in section
     assert f"{flag}=true" in out["index.html"].read_text()
+
+
+def test_studies_that_searched_different_objectives_are_not_compared(tmp_path):
+    from trifront.errors import ConfigError
+    from trifront.study import SEARCHED_KEY
+
+    three = make_study("three")
+    two = make_study("two")
+    two.set_user_attr(ATTR_KEY, {**two.user_attrs[ATTR_KEY],
+                                 SEARCHED_KEY: ["accuracy", "epsilon"]})
+    # Their hypervolumes are not in the same units (a 2-D area against a 3-D volume).
+    with pytest.raises(ConfigError, match="searched different objectives"):
+        write_comparison([three, two], tmp_path / "cmp")
+    assert not (tmp_path / "cmp" / "index.html").exists()
+    other = make_study("two-again")
+    other.set_user_attr(ATTR_KEY, {**other.user_attrs[ATTR_KEY],
+                                   SEARCHED_KEY: ["accuracy", "epsilon"]})
+    assert write_comparison([two, other], tmp_path / "same")["index.html"].is_file()
