@@ -76,3 +76,26 @@ def test_resuming_with_other_objectives_is_refused_and_loses_nothing(privacy_uti
     assert code == 2
     assert len(err.splitlines()) == 1 and "searched the objectives accuracy,epsilon" in err
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_a_2d_study_draws_its_front_in_two_dimensions(privacy_utility, capsys):
+    from trifront.report.front import front_figure
+
+    tmp, db = privacy_utility
+    trials = pd.read_csv(tmp / "run" / "trials.csv")
+    mask = np.zeros(len(trials), dtype=bool)
+    mask[0] = True
+    fig = front_figure(trials, mask, params=[], title="t", objectives=("accuracy", "epsilon"))
+    assert {t.type for t in fig.data} == {"scatter"}
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.title.text == "accuracy"
+    gap = front_figure(trials, mask, params=[], title="t",
+                       objectives=("accuracy", "unfairness"))
+    assert list(gap.data[1].x) == [trials["unfairness"].iloc[0]]
+    assert {t.type for t in front_figure(trials, mask, params=[], title="t").data} == {
+        "scatter3d"}
+    out = tmp / "report2"
+    assert main(["report", "pu", "--storage", f"sqlite:///{db}", "--out", str(out),
+                 "--no-reevaluate", "--no-png", "--no-progress"]) == 0
+    page = (out / "index.html").read_text()
+    assert "The 2-D front (accuracy, epsilon)" in page and "The 3-D front" not in page
+    assert "Hypervolume of (accuracy, −log10 ε) above" in page

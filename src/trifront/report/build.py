@@ -59,6 +59,9 @@ from trifront.study import study_objectives, study_problem, study_refinements, s
 
 __all__ = ["json_safe", "write_report"]
 
+#: How each objective enters the hypervolume (maximisation form).
+_HV_FORM = {"accuracy": "accuracy", "epsilon": "−log10 ε", "unfairness": "−gap"}
+
 _TABLE_COLS = ["trial", "epsilon", "val_accuracy", "val_accuracy_se", "test_accuracy",
                "test_accuracy_std", "val_unfairness", "val_unfairness_se", "test_unfairness",
                "test_unfairness_std", "on_test_front"]
@@ -220,12 +223,18 @@ def write_report(
     delta = problem.delta
     sections = [Section("summary", "Summary", intro=lines)]
     fig3d = front_figure(complete, mask, params=params, title=f"{len(complete)} completed "
-                         f"trials, {int(mask.sum())} on the front")
-    fig3d.update_layout(height=580, scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.0)))
+                         f"trials, {int(mask.sum())} on the front", objectives=searched)
+    if len(searched) == 3:
+        fig3d.update_layout(height=580, scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.0)))
+        heading, how = "The 3-D front", "Drag to rotate, scroll to zoom; hover"
+    else:
+        fig3d.update_layout(height=480)
+        heading = f"The 2-D front ({', '.join(searched)})"
+        how = "The study searched these two objectives only; hover"
     sections.append(Section(
-        "front", "The 3-D front",
-        intro=["Drag to rotate, scroll to zoom; hover a point to see its configuration. "
-               "Red: Pareto-optimal on the validation split."],
+        "front", heading,
+        intro=[f"{how} a point to see its configuration. Red: Pareto-optimal on the "
+               "validation split."],
         figures=[fig3d],
         after=[units_caption(delta)],
     ))
@@ -237,7 +246,8 @@ def write_report(
         "hypervolume", "Search progress",
         figures=[hypervolume_figure({study.study_name: hv},
                                     title="Hypervolume after each trial")],
-        after=[f"Hypervolume of (accuracy, −log10 ε, −gap) above the reference point {ref}."],
+        after=[f"Hypervolume of ({', '.join(_HV_FORM[o] for o in searched)}) above the "
+               f"reference point {ref}."],
     ))
     if points is not None:
         # Standard errors exist where the search cross-validated (small data sets).

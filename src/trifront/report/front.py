@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from trifront.objectives import UNITS
+from trifront.objectives import OBJECTIVES, UNITS
 
 if TYPE_CHECKING:
     import optuna
@@ -41,16 +41,24 @@ def _hover(frame: pd.DataFrame, params: Sequence[str]) -> list[str]:
 
 
 def front_figure(
-    complete: pd.DataFrame, on_front: np.ndarray, *, params: Sequence[str], title: str
+    complete: pd.DataFrame, on_front: np.ndarray, *, params: Sequence[str], title: str,
+    objectives: Sequence[str] = OBJECTIVES,
 ) -> go.Figure:
     """A 3-D scatter of completed trials, the Pareto set highlighted.
+
+    A 2-D study (``objectives`` of two) gets a 2-D scatter of its two
+    objectives instead: accuracy against epsilon (log axis) or the gap.
 
     Args:
         complete: Completed trials (``trials_frame`` rows with state COMPLETE).
         on_front: Boolean mask over ``complete``: Pareto-optimal rows.
         params: Searched parameter columns to show on hover.
         title: Figure title.
+        objectives: The objectives the study searched.
     """
+    if len(objectives) == 2:
+        return _front_2d(complete, on_front, params=params, title=title,
+                         x=[o for o in objectives if o != "accuracy"][0])
     fig = go.Figure()
     for mask, name, style in (
         (~on_front, "dominated trials", dict(size=4, color="#9aa5b1", opacity=0.55)),
@@ -88,6 +96,28 @@ def front_figure(
         margin=dict(l=0, r=0, t=50, b=0),
         legend=dict(x=0.01, y=0.98),
     )
+    return fig
+
+
+def _front_2d(complete: pd.DataFrame, on_front: np.ndarray, *, params: Sequence[str],
+              title: str, x: str) -> go.Figure:
+    """Accuracy against ``x`` ("epsilon" on a log axis, or "unfairness"), front in red."""
+    fig = go.Figure()
+    for mask, name, style in (
+        (~on_front, "dominated trials", dict(size=6, color="#9aa5b1", opacity=0.6)),
+        (on_front, "Pareto front", dict(size=9, color="#d62728", line=dict(width=1, color="#222"))),
+    ):
+        part = complete[mask].sort_values(x)
+        fig.add_trace(go.Scatter(
+            x=part[x], y=part["accuracy"], name=name, marker=style, hovertext=_hover(part, params),
+            hoverinfo="text", mode="lines+markers" if name == "Pareto front" else "markers",
+            line=dict(shape="hv", color="#d62728", width=1),
+        ))
+    fig.update_layout(title=title, margin=dict(l=60, r=20, t=50, b=50),
+                      legend=dict(x=0.01, y=0.98), template="plotly_white")
+    fig.update_xaxes(title="epsilon (log scale)" if x == "epsilon" else "unfairness",
+                     type="log" if x == "epsilon" else "linear")
+    fig.update_yaxes(title="accuracy")
     return fig
 
 
@@ -135,7 +165,8 @@ def write_run_outputs(study: optuna.Study, out_dir: str | Path) -> dict[str, Pat
     delta = float(front["delta"].iloc[0]) if len(front) and "delta" in front else None
     fig = front_figure(
         complete, mask, params=params, title=f"trifront study {study.study_name!r}: "
-        f"{len(complete)} completed trials, {int(mask.sum())} on the front"
+        f"{len(complete)} completed trials, {int(mask.sum())} on the front",
+        objectives=study_objectives(study),
     )
     paths["front.html"] = write_front_html(fig, out / "front.html", caption=units_caption(delta))
     return paths
