@@ -162,6 +162,10 @@ def test_index_html_is_self_contained_and_links_each_report(atlas):
     one_run = single_epsilon_caveats(delta=1e-5, n_trials=3)[0].split("**")[0]
     assert one_run.replace("Each epsilon in this report is", "") in page
     assert "noise_seeded=true" in page  # the seeded test atlas says so
+    # atlas.json shows epsilons too, so it carries the same caveats
+    caveats = json.loads(result.paths["atlas.json"].read_text())["caveats"]
+    assert any(one_run.replace("Each epsilon in this report is", "") in c for c in caveats)
+    assert any("noise_seeded=true" in c for c in caveats)
 
 
 def test_fronts_share_axes_and_colour_scale(atlas):

@@ -217,13 +217,13 @@ def run_atlas(config: AtlasConfig, *, progress: bool = True) -> Atlas:
                             **study_entry(study, n_seeds=config.seeds,
                                           report=f"{run.study_name}/index.html")})
             bar.update(1)
-    data = json_safe({"studies": entries, "settings": config.to_dict(),
+    caveats = _caveats(config)  # what the epsilons do not cover: in both files
+    data = json_safe({"studies": entries, "settings": config.to_dict(), "caveats": caveats,
                        "seconds": round(time.monotonic() - start, 3)})
     paths = {"atlas.json": out / "atlas.json", "index.html": out / "index.html"}
     paths["atlas.json"].write_text(json.dumps(data, indent=2, allow_nan=False),
                                    encoding="utf-8")
-    paths["index.html"].write_text(atlas_page(data, caveats=_caveats(config)),
-                                   encoding="utf-8")
+    paths["index.html"].write_text(atlas_page(data, caveats=caveats), encoding="utf-8")
     return Atlas(data, paths)
 
 
