@@ -60,9 +60,14 @@ def parse_objectives(value: str | Sequence[str]) -> tuple[str, ...]:
     return chosen
 
 
+#: How far above the reference point an objective that is not searched sits, in
+#: maximisation form: constant, so it scales the hypervolume by 1.
+UNSEARCHED_MARGIN = 1.0
+
+
 def ignore_unsearched(y_max: np.ndarray, ref_max: np.ndarray,
                       objectives: Sequence[str] = OBJECTIVES) -> np.ndarray:
-    """Maximisation-form values with every objective not searched set to ``ref + 1``.
+    """Maximisation-form values with every objective not searched at ``ref + UNSEARCHED_MARGIN``.
 
     A constant coordinate above the reference point scales the hypervolume by
     1 and leaves the Pareto order of the searched objectives alone, so a 2-D
@@ -76,7 +81,7 @@ def ignore_unsearched(y_max: np.ndarray, ref_max: np.ndarray,
     out = np.array(y_max, dtype=float, copy=True).reshape(-1, len(OBJECTIVES))
     for i, name in enumerate(OBJECTIVES):
         if name not in objectives:
-            out[:, i] = float(ref_max[i]) + 1.0
+            out[:, i] = float(ref_max[i]) + UNSEARCHED_MARGIN
     return out
 
 

@@ -30,7 +30,13 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from trifront.errors import ConfigError, unknown_name
-from trifront.objectives import DIRECTIONS, OBJECTIVES, parse_objectives, reference_point_max
+from trifront.objectives import (
+    DIRECTIONS,
+    OBJECTIVES,
+    UNSEARCHED_MARGIN,
+    parse_objectives,
+    reference_point_max,
+)
 from trifront.search.acquisition import HypervolumeObjective, make_acquisition
 from trifront.search.encoding import Space, training_data
 from trifront.search.known import KnownObjective, known_function
@@ -152,12 +158,12 @@ class TrifrontSampler(BaseSampler):
             ``bench/RESULTS.md``); the box keeps proposals where they refine
             the front. In ``(0, 1]``.
         batch: Candidates per model proposal (``q``). With ``batch > 1`` one
-            fit and one joint optimisation give the trial asked for and the
-            next ``batch - 1`` asks, which get the queued candidates without
-            a proposal of their own (their ``trifront:model_data`` names the
-            trial whose proposal made them). The runner sets it to the
-            number of trials in flight, so that with two workers the driver
-            proposes half as often and is not the queue.
+            fit and one greedy (sequential) optimisation give the trial asked
+            for and the next ``batch - 1`` asks, which get the queued
+            candidates without a proposal of their own (their
+            ``trifront:model_data`` names the trial whose proposal made them).
+            The runner sets it to the number of trials in flight (three with
+            two workers), so the driver fits once per batch.
         objectives: The searched objectives (``objectives.OBJECTIVE_SETS``).
             An objective not searched gets no GP and a constant above the
             reference point, so the sampler maximises the 2-D hypervolume
@@ -410,7 +416,7 @@ class TrifrontSampler(BaseSampler):
                     for i, func in self.known_objectives.items()
                 }
                 for i in ignored:
-                    known[i] = _constant(float(ref[i]) + 1.0)
+                    known[i] = _constant(float(ref[i]) + UNSEARCHED_MARGIN)
                 model = ModelListGP(
                     *(self._fit_gp(OBJECTIVES[i], X, Y[:, i : i + 1]) for i in learned)
                 )
