@@ -396,10 +396,11 @@ def _drive(
     except BaseException as exc:
         # Stop the workers first, so no trial finishes after it was marked.
         executor.close()
-        reason = (
-            "interrupted" if isinstance(exc, KeyboardInterrupt)
-            else f"driver stopped by {exc.__class__.__name__}: {exc}"
-        )
+        # Ctrl-C inside a library call can come out as another error (SQLAlchemy's
+        # commit asserts when interrupted mid-way): the flag says it was the user's.
+        ctrl_c = isinstance(exc, KeyboardInterrupt) or (
+            interrupted is not None and interrupted.is_set())
+        reason = "interrupted" if ctrl_c else f"driver stopped by {exc.__class__.__name__}: {exc}"
         def mark(s: optuna.Study) -> None:
             # In flight, or asked when the interrupt came (not yet submitted).
             for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -415,6 +416,8 @@ def _drive(
                 mark(optuna.load_study(study_name=study.study_name, storage=config.storage))
             except Exception:
                 pass
+        if ctrl_c and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc
         raise
 
 

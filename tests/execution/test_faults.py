@@ -109,6 +109,35 @@ def test_a_ctrl_c_python_swallows_still_stops_the_study(tmp_path):
     assert signal.getsignal(signal.SIGINT) is found
 
 
+def test_a_ctrl_c_a_library_turns_into_another_error_is_still_an_interrupt(tmp_path,
+                                                                           monkeypatch):
+    # SQLAlchemy's commit, interrupted mid-way, raises AssertionError instead: the
+    # driver must still stop as interrupted (exit 130 in the CLI, trials marked).
+    import trifront.runner as runner
+
+    real = runner.tell_outcome
+
+    def tell(study, trial, outcome):
+        if trial.number == 1:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)  # the run's handler sets its flag
+                time.sleep(5)
+            except KeyboardInterrupt:
+                raise AssertionError("interrupted inside a commit") from None
+        return real(study, trial, outcome)
+
+    monkeypatch.setattr(runner, "tell_outcome", tell)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_study(_config(tmp_path, FaultyTrials(faults=""), n_trials=4, jobs=1),
+                  progress=False)
+    assert isinstance(info.value.__cause__, AssertionError)
+    trials = _by_number(optuna.load_study(study_name="faults",
+                                          storage=f"sqlite:///{tmp_path}/faults.db"))
+    assert trials[0].state == TrialState.COMPLETE
+    assert trials[1].state == TrialState.FAIL
+    assert trials[1].user_attrs["fail_reason"] == "interrupted"
+
+
 def test_a_trial_over_the_timeout_is_stopped_and_recorded_fail(tmp_path):
     faulty = FaultyTrials(faults="1:hang")
     start = time.monotonic()
