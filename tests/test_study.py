@@ -63,6 +63,25 @@ def test_a_setting_added_later_counts_as_its_default_on_resume(tmp_path):
         open_study(storage_url=url, study_name="a", record=_record(reproducible=True))
 
 
+def test_a_study_stored_before_tail_averaging_is_read_and_resumed_without_it(tmp_path):
+    """Its trials trained on the last iterate: reports re-train them so, resumes keep it."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    old = _record()
+    del old["problem"]["tail_average"]
+    study = open_study(storage_url=url, study_name="a", record=old)
+    assert study_problem(study).tail_average == 0.0
+    assert Problem().tail_average == 0.5  # what a new study gets
+    open_study(storage_url=url, study_name="a", record=_record(tail_average=0.0))  # no error
+    with pytest.raises(ConfigError, match="tail_average: stored 0.0, given 0.5"):
+        open_study(storage_url=url, study_name="a", record=_record())
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True])
+def test_tail_average_must_be_a_share(bad):
+    with pytest.raises(ConfigError, match="tail_average"):
+        Problem(tail_average=bad)
+
+
 def test_load_study_names_the_choices(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
     for name in ("one", "two"):

@@ -90,6 +90,8 @@ class TrialResult:
             of the fair term (0: none).
         stats_noise_histograms: Noise multiplier of the score histograms (0: none).
         account_seconds: Wall time of the privacy accounting (sigma and epsilon).
+        tail_average: Share of the last steps whose iterates were averaged into
+            the model (0: the last iterate); post-processing, not in epsilon.
         cv_folds: Folds the validation score was cross-validated over (1: the
             single validation split).
         accuracy_se: Standard error of ``accuracy`` across the folds (NaN
@@ -130,6 +132,7 @@ class TrialResult:
     stats_noise_sums: float = 0.0
     stats_noise_histograms: float = 0.0
     account_seconds: float = 0.0
+    tail_average: float = 0.0
     cv_folds: int = 1
     accuracy_se: float = math.nan
     unfairness_se: float = math.nan
@@ -206,6 +209,10 @@ class Problem:
         reproducible: Seed the noise and the Poisson sampling from the trial's
             public seed (research and tests). Off by default: each run draws
             them from the operating system and never stores the seed.
+        tail_average: Share in ``[0, 1]`` of each run's last DP-SGD steps whose
+            iterates are averaged into the trained model (0: the last
+            iterate). Post-processing of the noisy updates: no privacy cost.
+            Studies stored before this setting existed read as 0.
         cv_folds: Score a trial on the validation split by k-fold
             cross-validation over the non-test rows (1: the single split; else
             ``datasets.folds.folds_for(val_fraction)``, 5). For small data sets.
@@ -230,6 +237,7 @@ class Problem:
     public_statistics: bool = False
     allow_group_thresholds: bool = True
     reproducible: bool = False
+    tail_average: float = 0.5
     cv_folds: int = 1
     fold: int | None = None
 
@@ -265,6 +273,11 @@ class Problem:
         if not (isinstance(self.stats_share, float | int) and 0 < self.stats_share < 1):
             raise ConfigError(
                 f"`0 < stats_share < 1` must hold, but got stats_share={self.stats_share}."
+            )
+        if not (isinstance(self.tail_average, float | int)
+                and not isinstance(self.tail_average, bool) and 0 <= self.tail_average <= 1):
+            raise ConfigError(
+                f"`0 <= tail_average <= 1` must hold, but got tail_average={self.tail_average!r}."
             )
         if self.cv_folds != 1 and self.cv_folds != folds_for(VAL_FRACTION):
             raise ConfigError(

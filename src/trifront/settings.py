@@ -75,6 +75,8 @@ class Settings:
         public_statistics: Declare the knobs' group statistics public (not
             covered by epsilon; flagged in every output).
         stats_share: Share of the target epsilon the knobs' statistics spend.
+        tail_average: Share of each run's last DP-SGD steps whose iterates are
+            averaged into the model (0: the last iterate; default 0.5).
         reproducible: Seed the DP noise and the Poisson sampling from ``seed``
             (research mode): epsilon then holds only while the seed is secret,
             and every output says ``noise_seeded: true``.
@@ -132,6 +134,7 @@ class Settings:
     no_group_thresholds: bool = False
     public_statistics: bool = False
     stats_share: float = 0.5
+    tail_average: float = 0.5
     reproducible: bool = False
     cv_folds: int | None = None
     trials: int = 24
@@ -336,6 +339,7 @@ class Settings:
             public_statistics=bool(self.public_statistics),
             allow_group_thresholds=not self.no_group_thresholds,
             reproducible=bool(self.reproducible),
+            tail_average=self.tail_average,
             cv_folds=1 if self.cv_folds is None else int(self.cv_folds),
         )
         if self.cv_folds is None:

@@ -126,11 +126,16 @@ def record_refinement(study: optuna.Study, *, max_epsilon: float, max_unfairness
     return entry
 
 
+LEGACY_PROBLEM: dict[str, Any] = {"tail_average": 0.0}
+"""Problem settings whose default changed after studies were stored: what a study
+stored without the key ran with (its trials are re-trained the same way)."""
+
+
 def study_problem(study: optuna.Study) -> Problem:
     """The ``Problem`` a trifront study optimised, rebuilt from its settings."""
     from trifront.problem import Problem
 
-    return Problem(**study_settings(study)["problem"])
+    return Problem(**{**LEGACY_PROBLEM, **study_settings(study)["problem"]})
 
 
 def load_study(storage_url: str, name: str | None = None) -> optuna.Study:
@@ -243,8 +248,8 @@ def _check_same_settings(
     for section in ("problem", "space"):
         have, want = dict(stored.get(section) or {}), dict(wanted[section])
         if section == "problem":
-            # A setting added after the study was made counts as its default.
-            defaults = _problem_defaults()
+            # A setting added after the study was made counts as what the study ran with.
+            defaults = {**_problem_defaults(), **LEGACY_PROBLEM}
             have = {**{k: defaults[k] for k in want if k in defaults}, **have}
         if have != want:
             keys = sorted(set(have) | set(want))

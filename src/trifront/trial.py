@@ -273,6 +273,7 @@ def fit(
         batch_size=int(p["batch_size"]),
         max_grad_norm=float(p["clip"]) if private else None,
         noise_multiplier=sigma,
+        tail_average=float(problem.tail_average),
     )
     X = torch.from_numpy(ds.train.X)
     y = torch.from_numpy(ds.train.y).float()
@@ -405,6 +406,7 @@ def trial_result(
         stats_noise_sums=stats.noise("sums"),
         stats_noise_histograms=stats.noise("histograms"),
         account_seconds=fitted.account_seconds,
+        tail_average=float(problem.tail_average),
     )
 
 

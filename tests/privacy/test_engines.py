@@ -28,6 +28,7 @@ from trifront.privacy import (
     sampling_schedule,
     train,
 )
+from trifront.privacy.dpsgd import average_start
 
 ALARM = 1e-6  # false-alarm rate of each statistical test
 Z = stats.norm.isf(ALARM / 2)  # two-sided normal quantile, about 4.89
@@ -377,6 +378,47 @@ def test_same_seed_same_model(engine: str, name: str) -> None:
     assert not torch.equal(flats[0], flats[2])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
+def test_tail_average_is_the_mean_of_iterates_rebuilt_from_the_released_sums(
+    engine: str, share: float
+) -> None:
+    """The returned model is post-processing of the noisy sums: rebuild every iterate.
+
+    With momentum 0, iterate ``t + 1`` is iterate ``t`` minus ``lr / (q n)``
+    times the released noisy sum of step ``t``; the model must be the mean of
+    the iterates after the last ``share`` of the steps (the last one for 0).
+    """
+    X, y = _problem(200, 4, seed=21)
+    config = TrainConfig(lr=0.5, epochs=3, batch_size=40, max_grad_norm=0.5,
+                         noise_multiplier=0.8, tail_average=share)
+    model = make_model("mlp", n_features=4, hidden=(6,), seed=1).double()
+    theta = _flat(model.parameters()).clone()
+    sums: list[torch.Tensor] = []
+    log = train(model, X, y, config, seed=3, engine=engine,
+                observe=lambda step, noisy: sums.append(_flat(noisy).double()))
+    assert len(sums) == log.steps
+    iterates = []
+    for noisy in sums:
+        theta = theta - config.lr / log.expected_batch_size * noisy
+        iterates.append(theta)
+    start = average_start(log.steps, share)
+    assert start == (log.steps if share == 0 else log.steps - max(1, round(share * log.steps)))
+    expected = iterates[-1] if share == 0 else torch.stack(iterates[start:]).mean(0)
+    got = _flat(model.parameters())
+    assert torch.allclose(got, expected, atol=1e-9, rtol=0)
+    if share > 0:  # and not the last iterate: averaging happened
+        assert not torch.allclose(got, iterates[-1], atol=1e-6)
+
+
+def test_average_start() -> None:
+    assert average_start(100, 0.0) == 100
+    assert average_start(100, 0.5) == 50
+    assert average_start(100, 1.0) == 0
+    assert average_start(100, 0.001) == 99  # at least the last iterate
+    assert average_start(1, 1.0) == 0
+
+
 def test_opacus_trains_the_given_model_and_leaves_no_trace() -> None:
     X, y = _problem(200, 5, seed=13)
     model = make_model("mlp", n_features=5, seed=0)
@@ -432,6 +474,8 @@ def test_unknown_engine() -> None:
         ({"noise_multiplier": -0.1}, "noise_multiplier"),
         ({"max_grad_norm": None, "noise_multiplier": 1.0}, "max_grad_norm is None"),
         ({"momentum": 1.0}, "momentum"),
+        ({"tail_average": 1.5}, "tail_average"),
+        ({"tail_average": -0.1}, "tail_average"),
     ],
 )
 def test_train_config_validation(changes: dict, match: str) -> None:

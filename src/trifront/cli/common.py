@@ -124,6 +124,11 @@ def add_knob_flags(g: Any) -> None:
     g.add_argument("--stats-share", type=FRACTION, metavar="FRACTION",
                    help="share of the target epsilon the knobs' privatised statistics alone "
                    "spend; DP-SGD's sigma is solved for the composed rest (default 0.5)")
+    g.add_argument("--tail-average", type=number(low=0, low_inclusive=True, high=1),
+                   metavar="FRACTION",
+                   help="average the model over the last FRACTION of the DP-SGD steps "
+                   "(post-processing, no privacy cost; steadier accuracy and gap across "
+                   "runs); 0 keeps the last step's model (default 0.5)")
 
 
 def check_out_dir(path: str, *, flag: str = "--out") -> None:

@@ -191,6 +191,8 @@ def evaluate_command(
         args += ["--data-seed", str(problem.data_seed)]
     if problem.stats_share != defaults.stats_share:
         args += ["--stats-share", repr(float(problem.stats_share))]
+    if problem.tail_average != defaults.tail_average:
+        args += ["--tail-average", repr(float(problem.tail_average))]
     if problem.public_statistics:
         args += ["--public-statistics"]
     if not problem.allow_group_thresholds:

@@ -26,7 +26,7 @@ tensors. Each step:
    ``a^T (c * g)``;
 5. adds ``N(0, (sigma C)^2)`` per coordinate, divides by ``q n`` and takes an
    SGD (momentum) step on a flat copy of the parameters, written back to the
-   model at the end.
+   model at the end (their tail average with ``tail_average > 0``).
 
 Without ``max_grad_norm`` the same loop runs with ``c_i = 1`` and no noise.
 """
@@ -48,6 +48,7 @@ from trifront.privacy.dpsgd import (
     FairTerm,
     RunRecord,
     StepObserver,
+    TailAverage,
     TrainConfig,
     epoch_starts,
 )
@@ -237,6 +238,7 @@ def run(
     losses: list[torch.Tensor] = []
     sizes: list[int] = []
     diverged = False
+    average = TailAverage([net.theta], steps=steps, share=config.tail_average)
 
     with torch.no_grad():
         x_const = net.input_constant(X)  # once, gathered per batch
@@ -272,6 +274,7 @@ def run(
                     net.theta.add_(buf, alpha=-step_size)
                 else:
                     net.theta.add_(net.grad, alpha=-step_size)
+                average.add(first + k)
                 loss = binary_cross_entropy_with_logits(z, yb, weight=wb, reduction="sum")
                 if ab is not None:
                     loss = loss + (ab * torch.sigmoid(z)).sum()
@@ -283,6 +286,8 @@ def run(
             ):
                 diverged = True
                 break
+        if not diverged:
+            average.write()
     net.write_back()
     return RunRecord(
         losses=torch.stack(losses).double() / ebs,

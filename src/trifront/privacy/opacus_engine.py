@@ -29,6 +29,7 @@ from trifront.privacy.dpsgd import (
     FairTerm,
     RunRecord,
     StepObserver,
+    TailAverage,
     TrainConfig,
     epoch_starts,
     params_finite,
@@ -217,6 +218,7 @@ def run(
     losses: list[float] = []
     sizes: list[int] = []
     diverged = False
+    average = TailAverage(params, steps=steps, share=config.tail_average)
 
     gsm = None
     if config.private:
@@ -254,6 +256,7 @@ def run(
             else:
                 (total / ebs).backward()
             opt.step()
+            average.add(step)
             if observe is not None:  # p.grad: the noisy sum over q n (DPOptimizer)
                 observe(step, [p.grad.detach() * ebs if p.grad is not None
                                else torch.zeros_like(p) for p in params])
@@ -270,6 +273,8 @@ def run(
             gsm.cleanup()
         _strip_opacus(model)
     diverged = diverged or not params_finite(model)
+    if not diverged:
+        average.write()
     return RunRecord(
         losses=torch.tensor(losses, dtype=torch.float64),
         batch_sizes=torch.tensor(sizes, dtype=torch.int64),
