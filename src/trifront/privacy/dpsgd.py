@@ -36,6 +36,7 @@ training rows; what it reads from them must be privatised by the term itself
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -129,7 +130,7 @@ class TailAverage:
         share: The share of the last steps averaged (0: off).
     """
 
-    def __init__(self, params: list[torch.Tensor], *, steps: int, share: float) -> None:
+    def __init__(self, params: Sequence[torch.Tensor], *, steps: int, share: float) -> None:
         self.params = params
         self.start = average_start(steps, share)
         self.count = 0
