@@ -22,6 +22,9 @@ CASES = [
     (Problem(parametrisation="noise", accountant="prv", data_seed=3, reproducible=True),
      {"noise_multiplier": 2.0, "clip": 1.0, "lr": 1.0, "batch_size": 2048, "epochs": 1,
       "fair_weight": 0.0, "reweigh": 0.0}),
+    (Problem(dataset="german", sensitive_input=False, tail_average=0.25, reproducible=True),
+     {"target_epsilon": 1.0, "clip": 1.0, "lr": 0.5, "batch_size": 64, "epochs": 2,
+      "reweigh": 1.0}),
 ]
 
 
@@ -33,7 +36,8 @@ def test_command_retrains_the_same_model(problem, params, capsys):
     assert main([*argv[1:], "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     direct = evaluate(problem, params, seed=11, split="test").to_dict()
-    for key in ("accuracy", "unfairness", "epsilon", "noise_multiplier", "steps", "accountant"):
+    for key in ("accuracy", "unfairness", "epsilon", "noise_multiplier", "steps", "accountant",
+                "sensitive_input", "tail_average"):
         assert printed[key] == direct[key], key
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from dataclasses import dataclass
 
@@ -71,6 +72,8 @@ class Dataset:
             the rows (a user file loaded without a schema, or a card without
             ``n_rows``): the reported epsilon does not cover that, and every
             output must say so.
+        inputs: The raw feature columns ``X`` encodes, in card order (None:
+            every feature of the card). Set by :meth:`without_sensitive_inputs`.
     """
 
     card: DatasetCard
@@ -85,6 +88,7 @@ class Dataset:
     n_train_public: int
     schema_from_data: bool
     test_fraction: float | None = None
+    inputs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n = self.n_train_public
@@ -99,6 +103,41 @@ class Dataset:
                     f"every split must have one column per feature name (d={d}), but "
                     f"{name} has {split.X.shape[1]}."
                 )
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """The raw feature columns the model reads (``X`` encodes them)."""
+        return self.inputs if self.inputs is not None else tuple(
+            f.name for f in self.card.features)
+
+    @property
+    def sensitive_columns(self) -> tuple[str, ...]:
+        """The raw columns the sensitive attribute's groups come from."""
+        return self.card.sensitive_parts(self.sensitive)
+
+    def without_sensitive_inputs(self) -> Dataset:
+        """The same rows with the sensitive attribute's columns removed from ``X``.
+
+        The model then cannot read the sensitive attribute; ``s`` (the groups
+        the gap and the knobs' privatised statistics use) is unchanged. A pure
+        column selection by the public schema: no statistic of the rows.
+        """
+        drop = set(self.sensitive_columns)
+        keep_features = tuple(c for c in self.input_columns if c not in drop)
+        keep = np.array([j for j, f in enumerate(self._column_features())
+                         if f not in drop], dtype=np.int64)
+
+        def cut(part: Split) -> Split:
+            return Split(X=np.ascontiguousarray(part.X[:, keep]), y=part.y, s=part.s)
+
+        return dataclasses.replace(
+            self, train=cut(self.train), val=cut(self.val), test=cut(self.test),
+            feature_names=tuple(self.feature_names[j] for j in keep), inputs=keep_features)
+
+    def _column_features(self) -> list[str]:
+        """The raw feature each column of ``X`` encodes."""
+        return [f.name for name in self.input_columns
+                for f in [self.card.feature(name)] for _ in f.column_names]
 
     @property
     def n_features(self) -> int:

@@ -132,30 +132,37 @@ def category_codes(
     return codes[where]
 
 
-def encode_features(frame: pd.DataFrame, card: DatasetCard) -> np.ndarray:
+def encode_features(
+    frame: pd.DataFrame, card: DatasetCard, *, inputs: Sequence[str] | None = None
+) -> np.ndarray:
     """Encode rows into the model's feature matrix.
 
     Numeric features are clipped to their public bounds, transformed, and
     scaled to [0, 1]; categorical features are one-hot over the card's category
     list, a missing value giving an all-zero block. Columns follow
-    ``card.feature_names``.
+    ``card.feature_names`` (those of ``inputs`` only, when given).
 
     Args:
-        frame: ``n`` raw rows with (at least) the card's feature columns.
+        frame: ``n`` raw rows with (at least) the encoded feature columns.
         card: The dataset card whose public schema defines the encoding.
+        inputs: The raw feature columns to encode, a subset of the card's
+            features (None: every feature), in card order.
 
     Returns:
-        ``n x d`` float32 matrix with entries in [0, 1], ``d = card.n_features``.
+        ``n x d`` float32 matrix with entries in [0, 1] (``d = card.n_features``
+        without ``inputs``).
 
     Raises:
         DataError: If a column is missing or a value is outside the schema.
     """
-    _require_columns(frame, [f.name for f in card.features], card)
+    feats = card.features if inputs is None else tuple(
+        f for f in card.features if f.name in set(inputs))
+    _require_columns(frame, [f.name for f in feats], card)
     n = len(frame)
-    out = np.zeros((n, card.n_features), dtype=np.float32)
+    out = np.zeros((n, sum(len(f.column_names) for f in feats)), dtype=np.float32)
     j = 0
     rows = np.arange(n)
-    for feat in card.features:
+    for feat in feats:
         if isinstance(feat, NumericFeature):
             out[:, j] = encode_numeric(frame[feat.name], feat, card=card)
             j += 1

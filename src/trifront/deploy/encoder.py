@@ -52,15 +52,19 @@ class Encoder:
             no provenance).
         sensitive: The sensitive attribute the fairness gap and group thresholds
             use (an intersection such as ``"sex*race"`` allowed).
+        inputs: The raw feature columns the model reads, in card order (None:
+            every feature of the card; a model trained with
+            ``sensitive_input=False`` does not read the sensitive columns).
     """
 
     card: DatasetCard
     sensitive: str
+    inputs: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, ds: Dataset) -> Encoder:
-        """The encoder of a loaded data set (its card's public schema)."""
-        return cls(card=ds.card, sensitive=ds.sensitive)
+        """The encoder of a loaded data set (its card's public schema, its inputs)."""
+        return cls(card=ds.card, sensitive=ds.sensitive, inputs=ds.inputs)
 
     # ------------------------------------------------------------------ views
     @property
@@ -69,13 +73,21 @@ class Encoder:
         return self.card.group_names(self.sensitive)
 
     @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the encoded columns (the model's inputs), in order."""
+        return tuple(name for c in self.feature_columns
+                     for name in self.card.feature(c).column_names)
+
+    @property
     def n_features(self) -> int:
         """Encoded columns ``d`` (the model's input width)."""
-        return self.card.n_features
+        return len(self.feature_names)
 
     @property
     def feature_columns(self) -> tuple[str, ...]:
         """The raw columns the model's inputs are encoded from."""
+        if self.inputs is not None:
+            return self.inputs
         return tuple(f.name for f in self.card.features)
 
     @property
@@ -117,6 +129,8 @@ class Encoder:
         self.check_columns(frame, self.feature_columns, source=source)
         mapped: dict[str, pd.Series] = {}
         for f in self.card.features:
+            if f.name not in self.feature_columns:
+                continue
             if isinstance(f, CategoricalFeature) and OTHER in f.categories:
                 values = frame[f.name].astype(str).str.strip()
                 empty = values.str.lower().isin(MISSING_MARKERS).to_numpy()
@@ -129,7 +143,7 @@ class Encoder:
                 mapped[f.name] = to_other(values, f.categories, other=OTHER)
         if mapped:
             frame = frame.assign(**mapped)
-        return encode_features(frame, self.card)
+        return encode_features(frame, self.card, inputs=self.inputs)
 
     def labels(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The true labels (1 = the positive value) when the rows have the label column."""
@@ -166,8 +180,9 @@ class Encoder:
             "group_names": list(self.group_names),
             "missing_values": list(card.missing_values),
             "features": [_feature_dict(f) for f in card.features],
-            "feature_names": list(card.feature_names),
-            "n_features": card.n_features,
+            "inputs": list(self.feature_columns),
+            "feature_names": list(self.feature_names),
+            "n_features": self.n_features,
         }
 
     @classmethod
@@ -195,14 +210,21 @@ class Encoder:
                 sensitive_attributes=tuple(data["sensitive_attributes"]),
                 features=features, missing_values=tuple(data["missing_values"]),
             )
-            encoder = cls(card=card, sensitive=str(data["sensitive"]))
+            every = tuple(f.name for f in features)
+            listed = [str(c) for c in data.get("inputs", every)]
+            unknown = [c for c in listed if c not in every]
+            if unknown:
+                raise ValueError(f"its inputs {unknown} are not features")
+            inputs = tuple(c for c in every if c in listed)
+            encoder = cls(card=card, sensitive=str(data["sensitive"]),
+                          inputs=None if inputs == every else inputs)
             groups = encoder.group_names
         except KeyError as exc:
             raise ModelDirError(f"{where} lacks the key {exc.args[0]!r}.") from None
         except (ConfigError, TypeError, ValueError) as exc:
             raise ModelDirError(f"{where} does not hold a valid schema: {exc}") from None
-        for key, have in (("feature_names", list(card.feature_names)),
-                          ("group_names", list(groups)), ("n_features", card.n_features)):
+        for key, have in (("feature_names", list(encoder.feature_names)),
+                          ("group_names", list(groups)), ("n_features", encoder.n_features)):
             if data.get(key) != have:
                 raise ModelDirError(
                     f"{where} is inconsistent: its features give {key}={have!r}, but it "
