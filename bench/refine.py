@@ -48,12 +48,14 @@ def _in_region(study, gap: float) -> int:
 
 
 def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: int,
-            workdir: Path, reweigh_high: float | None = None) -> dict:
+            workdir: Path, reweigh_high: float | None = None, delta: float = 1e-5,
+            sensitive_input: bool = True) -> dict:
     metric, gap, target = PROBLEMS[problem]
     storage = f"sqlite:///{workdir}/{problem}-{arm}-{seed}.db"
     name = f"{problem}-{arm}-{seed}"
     common = dict(dataset="adult", model="logreg", fairness=metric, no_group_thresholds=True,
                   seed=seed, storage=storage, study=name, progress=False, jobs=jobs,
+                  delta=delta, **({} if sensitive_input else {"no_sensitive_input": True}),
                   space={"reweigh": {"high": reweigh_high}} if reweigh_high else {})
     start = time.perf_counter()
     if arm == "plain":
@@ -70,6 +72,7 @@ def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: i
     row = {
         "problem": problem, "metric": metric, "max_unfairness": gap, "target": target,
         "arm": arm, "seed": seed, "trials": len(study.trials), "reweigh_high": reweigh_high,
+        "delta": delta, "sensitive_input": sensitive_input,
         "in_region": _in_region(study, gap), "study_seconds": study_seconds,
         "recommend_seconds": time.perf_counter() - start,
         "trial": None if o is None else o.trial,
@@ -98,8 +101,18 @@ def main() -> None:
     parser.add_argument("--arms", default="refine,plain")
     parser.add_argument("--reweigh-high", type=float, default=None,
                         help="widen the reweighing strength's range to [0, H] (default space: 1)")
+    parser.add_argument("--delta", default="1e-5",
+                        help="delta of every study; 'n2' for 1/n^2 (n: Adult's public count)")
+    parser.add_argument("--no-sensitive-input", action="store_true",
+                        help="the model does not read the sensitive attribute as an input")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "refine.json"))
     args = parser.parse_args()
+    if args.delta == "n2":
+        from trifront.problem import Problem
+
+        delta = 1.0 / Problem().validate().n_train_public ** 2
+    else:
+        delta = float(args.delta)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="trifront-refine-") as tmp:
         for problem in args.problems.split(","):
@@ -107,7 +120,8 @@ def main() -> None:
                 for arm in args.arms.split(","):
                     rows.append(run_arm(arm, problem, seed=seed, base=args.base,
                                         extra=args.extra, jobs=args.jobs, workdir=Path(tmp),
-                                        reweigh_high=args.reweigh_high))
+                                        reweigh_high=args.reweigh_high, delta=delta,
+                                        sensitive_input=not args.no_sensitive_input))
     print("\n| problem | arm | test accuracy by seed | test gap by seed | trials in region |")
     print("|---|---|---|---|---|")
     for problem in args.problems.split(","):

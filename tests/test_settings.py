@@ -106,8 +106,8 @@ def test_the_python_api_accepts_every_setting_the_cli_accepts():
 def test_a_privacy_utility_study_searches_no_fairness_knob():
     three = Settings().search_space(n_train=26_000).names
     two = Settings(objectives="accuracy,epsilon").search_space(n_train=26_000).names
-    assert {"fair_weight", "reweigh", "group_thresholds"} <= set(three)
-    assert set(two) == set(three) - {"fair_weight", "reweigh", "group_thresholds"}
+    assert {"fair_weight", "reweigh", "fair_target", "group_thresholds"} <= set(three)
+    assert set(two) == set(three) - {"fair_weight", "reweigh", "fair_target", "group_thresholds"}
 
 
 @pytest.mark.parametrize(("max_epsilon", "fixed"), [(None, 1.0), (3.0, 3.0)])

@@ -82,6 +82,7 @@ class TrialResult:
         knob_fair_weight: Effective fair-loss weight lambda (0: off).
         knob_reweigh: Effective reweighing strength alpha (0: off).
         knob_threshold_gap: Target gap of the group thresholds (None: off).
+        knob_fair_target: Gap the fair target steered training to (None: off).
         decision_thresholds: Per-group probability thresholds (group order of
             the data set), None without group thresholds.
         stats_share: The share of the target epsilon given to the statistics.
@@ -92,6 +93,8 @@ class TrialResult:
         account_seconds: Wall time of the privacy accounting (sigma and epsilon).
         tail_average: Share of the last steps whose iterates were averaged into
             the model (0: the last iterate); post-processing, not in epsilon.
+        sensitive_input: True when the model reads the sensitive attribute as
+            an input (then predicting needs it, thresholds or not).
         cv_folds: Folds the validation score was cross-validated over (1: the
             single validation split).
         accuracy_se: Standard error of ``accuracy`` across the folds (NaN
@@ -126,6 +129,7 @@ class TrialResult:
     knob_fair_weight: float = 0.0
     knob_reweigh: float = 0.0
     knob_threshold_gap: float | None = None
+    knob_fair_target: float | None = None
     decision_thresholds: tuple[float, ...] | None = None
     stats_share: float = 0.0
     stats_noise_counts: float = 0.0
@@ -133,6 +137,7 @@ class TrialResult:
     stats_noise_histograms: float = 0.0
     account_seconds: float = 0.0
     tail_average: float = 0.0
+    sensitive_input: bool = True
     cv_folds: int = 1
     accuracy_se: float = math.nan
     unfairness_se: float = math.nan
@@ -156,11 +161,14 @@ def _cached_dataset(
     label: str | None,
     positive: str | None,
     schema_file: str | None,
+    sensitive_input: bool = True,
 ) -> Dataset:
     if data_file is not None:
-        return load_user_data(data_file, label=label, sensitive=sensitive, positive=positive,
-                              seed=seed, schema=schema_file)
-    return load_dataset(name, seed=seed, sensitive=sensitive)
+        ds = load_user_data(data_file, label=label, sensitive=sensitive, positive=positive,
+                            seed=seed, schema=schema_file)
+    else:
+        ds = load_dataset(name, seed=seed, sensitive=sensitive)
+    return ds if sensitive_input else ds.without_sensitive_inputs()
 
 
 @functools.lru_cache(maxsize=16)
@@ -209,6 +217,11 @@ class Problem:
         reproducible: Seed the noise and the Poisson sampling from the trial's
             public seed (research and tests). Off by default: each run draws
             them from the operating system and never stores the seed.
+        sensitive_input: Whether the model reads the sensitive attribute's
+            columns as inputs. False removes them from the model's inputs
+            (``Dataset.without_sensitive_inputs``): the groups still define
+            the gap and the knobs' privatised statistics, and a model without
+            group thresholds then needs no sensitive attribute to predict.
         tail_average: Share in ``[0, 1]`` of each run's last DP-SGD steps whose
             iterates are averaged into the trained model (0: the last
             iterate). Post-processing of the noisy updates: no privacy cost.
@@ -237,6 +250,7 @@ class Problem:
     public_statistics: bool = False
     allow_group_thresholds: bool = True
     reproducible: bool = False
+    sensitive_input: bool = True
     tail_average: float = 0.5
     cv_folds: int = 1
     fold: int | None = None
@@ -274,6 +288,10 @@ class Problem:
             raise ConfigError(
                 f"`0 < stats_share < 1` must hold, but got stats_share={self.stats_share}."
             )
+        if not isinstance(self.sensitive_input, bool):
+            raise ConfigError(
+                f"`sensitive_input` must be true or false, but got {self.sensitive_input!r}."
+            )
         if not (isinstance(self.tail_average, float | int)
                 and not isinstance(self.tail_average, bool) and 0 <= self.tail_average <= 1):
             raise ConfigError(
@@ -291,7 +309,7 @@ class Problem:
         """The encoded data set (cached per process); with ``fold``, that fold's split."""
         ds = _cached_dataset(
             self.dataset, self.data_seed, self.sensitive, self.data_file, self.label,
-            self.positive, self.schema_file,
+            self.positive, self.schema_file, bool(self.sensitive_input),
         )
         if self.fold is None:
             return ds

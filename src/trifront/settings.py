@@ -75,6 +75,8 @@ class Settings:
         public_statistics: Declare the knobs' group statistics public (not
             covered by epsilon; flagged in every output).
         stats_share: Share of the target epsilon the knobs' statistics spend.
+        no_sensitive_input: The model does not read the sensitive attribute as
+            an input (it still defines the groups of the gap and the knobs).
         tail_average: Share of each run's last DP-SGD steps whose iterates are
             averaged into the model (0: the last iterate; default 0.5).
         reproducible: Seed the DP noise and the Poisson sampling from ``seed``
@@ -134,6 +136,7 @@ class Settings:
     no_group_thresholds: bool = False
     public_statistics: bool = False
     stats_share: float = 0.5
+    no_sensitive_input: bool = False
     tail_average: float = 0.5
     reproducible: bool = False
     cv_folds: int | None = None
@@ -340,6 +343,7 @@ class Settings:
             allow_group_thresholds=not self.no_group_thresholds,
             reproducible=bool(self.reproducible),
             tail_average=self.tail_average,
+            sensitive_input=not self.no_sensitive_input,
             cv_folds=1 if self.cv_folds is None else int(self.cv_folds),
         )
         if self.cv_folds is None:

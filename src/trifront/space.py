@@ -14,6 +14,8 @@ plain DP-SGD:
   bottom ~1/5 of the log range), so the optimiser can reach "off";
 * ``reweigh`` (α), linear on ``[0, 1]``; α < 0.05 is off (α up to 4, which
   over-corrects, is accepted: widen it with ``[space.reweigh] high = 3``);
+* ``fair_target`` (the gap the fair target steers training to), linear on
+  ``[0, 0.25]``; a target >= 0.2 is off;
 * ``group_thresholds`` (target gap of per-group thresholds), log scale on
   ``[0.005, 0.3]``; a target >= 0.2 is off (as loose as no constraint on
   Adult). Absent with ``group_thresholds=False`` (they need the sensitive
@@ -110,6 +112,9 @@ _KNOBS = (
                   "std); below 1e-3 is off"),
     Dimension("reweigh", 0.0, 1.0,
               doc="Kamiran-Calders reweighing strength alpha (weights^alpha); below 0.05 is off"),
+    Dimension("fair_target", 0.0, 0.25,
+              doc="gap the fair target steers the training decisions to (Lagrangian, from "
+                  "privatised decision rates); 0.2 and above is off"),
 )
 _THRESHOLDS = Dimension(
     "group_thresholds", 0.005, 0.3, log=True,
@@ -312,7 +317,7 @@ class SearchSpace:
                 value = d.high
             elif d.name in base:
                 value = base[d.name]
-            elif d.name == "group_thresholds":
+            elif d.name in ("group_thresholds", "fair_target"):
                 value = d.high  # the loosest target: off on the default bounds
             else:
                 value = d.low  # fair_weight and reweigh: off

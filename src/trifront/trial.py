@@ -33,7 +33,13 @@ from trifront.crossval import cross_validated
 from trifront.datasets import Dataset, Split
 from trifront.errors import ConfigError, TrialFailedError, unknown_name
 from trifront.fairness import unfairness
-from trifront.fairness.knobs import FairPenalty, Knobs, reweighing_weights
+from trifront.fairness.knobs import (
+    FairPenalty,
+    FairTarget,
+    Knobs,
+    SummedTerms,
+    reweighing_weights,
+)
 from trifront.fairness.private_stats import (
     StatsPlan,
     allocate,
@@ -51,7 +57,7 @@ from trifront.privacy import (
     sampling_schedule,
     train,
 )
-from trifront.privacy.dpsgd import StepObserver, epoch_starts
+from trifront.privacy.dpsgd import FairTerm, StepObserver, epoch_starts
 from trifront.problem import SPLITS, Problem, TrialResult
 
 __all__ = ["ExtraRows", "Fitted", "PrivacyPlan", "evaluate", "fit", "initial_model",
@@ -104,7 +110,7 @@ def plan_privacy(
     q, steps = sampling_schedule(
         n_train=n_public, batch_size=int(params["batch_size"]), epochs=int(params["epochs"])
     )
-    n_sums = len(epoch_starts(steps, q)) if knobs.fair_weight > 0 else 0
+    n_sums = len(epoch_starts(steps, q)) * knobs.sums_per_refresh
     wanted: dict[str, Any] = {"counts": knobs.needs_counts, "n_sums": n_sums,
                               "histograms": knobs.group_thresholds is not None}
     any_stats = knobs.needs_counts or n_sums > 0 or knobs.group_thresholds is not None
@@ -151,14 +157,18 @@ class ExtraRows:
 
 
 class _PaddedFairTerm:
-    """A fair term over the first ``n`` rows; the rows after them get coefficient 0."""
+    """A refreshed term over the first ``n`` rows; the rows after them get ``fill``.
 
-    def __init__(self, inner: FairPenalty, n: int) -> None:
-        self.inner, self.n = inner, n
+    0 for the fair term's coefficients, 1 for the adaptive weights: the rows
+    after ``n`` (the audit's canaries) are trained on as plain DP-SGD rows.
+    """
+
+    def __init__(self, inner: FairTerm, n: int, fill: float) -> None:
+        self.inner, self.n, self.fill = inner, n, fill
 
     def refresh(self, logits: torch.Tensor) -> torch.Tensor:
         coef = self.inner.refresh(logits[: self.n])
-        return torch.cat([coef, coef.new_zeros(len(logits) - self.n)])
+        return torch.cat([coef, coef.new_full((len(logits) - self.n,), self.fill)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,16 +288,19 @@ def fit(
     X = torch.from_numpy(ds.train.X)
     y = torch.from_numpy(ds.train.y).float()
     gen = stats_generator(noise_seed)
-    weights, fair = _in_training_knobs(problem, ds, knobs, plan.stats, gen)
+    weights, fair, adaptive = _in_training_knobs(problem, ds, knobs, plan.stats, gen)
     fair_term: Any = fair
+    adaptive_term: Any = adaptive
     if extra is not None and len(extra.y):
         n_real, k = len(y), len(extra.y)
         X = torch.cat([X, torch.as_tensor(extra.X, dtype=X.dtype)])
         y = torch.cat([y, torch.as_tensor(extra.y, dtype=y.dtype)])
         weights = None if weights is None else torch.cat([weights, weights.new_ones(k)])
-        fair_term = None if fair is None else _PaddedFairTerm(fair, n_real)
+        fair_term = None if fair is None else _PaddedFairTerm(fair, n_real, 0.0)
+        adaptive_term = None if adaptive is None else _PaddedFairTerm(adaptive, n_real, 1.0)
     log = train(model, X, y, config, seed=noise_seed, engine=problem.engine,
-                sample_weight=weights, fair=fair_term, n_public=n_public, observe=observe)
+                sample_weight=weights, fair=fair_term, n_public=n_public, observe=observe,
+                adaptive=adaptive_term)
     del noise_seed
     if (log.steps, log.sample_rate) != (steps, q):  # the accountant's schedule is the one run
         raise RuntimeError(f"the engine ran T={log.steps}, q={log.sample_rate} but the "
@@ -399,6 +412,7 @@ def trial_result(
         knob_fair_weight=knobs.fair_weight,
         knob_reweigh=knobs.reweigh,
         knob_threshold_gap=knobs.group_thresholds,
+        knob_fair_target=knobs.fair_target,
         decision_thresholds=(None if fitted.thresholds is None
                              else fitted.thresholds.probabilities),
         stats_share=float(problem.stats_share) if stats.gaussians else 0.0,
@@ -407,15 +421,21 @@ def trial_result(
         stats_noise_histograms=stats.noise("histograms"),
         account_seconds=fitted.account_seconds,
         tail_average=float(problem.tail_average),
+        sensitive_input=bool(problem.sensitive_input),
     )
 
 
 def _in_training_knobs(
     problem: Problem, ds: Dataset, knobs: Knobs, plan: StatsPlan, gen: torch.Generator
-) -> tuple[torch.Tensor | None, FairPenalty | None]:
-    """Sample weights (alpha) and the fair-loss term (lambda) from privatised counts."""
+) -> tuple[torch.Tensor | None, FairTerm | None, FairTerm | None]:
+    """Sample weights (alpha), the fair-loss term (lambda), refreshed weights (target).
+
+    All from privatised counts (and, during training, privatised sums). The
+    fair target acts through the refreshed weights or, for the equalized-odds
+    metrics, through the fair-loss term (summed with lambda's when both are on).
+    """
     if not knobs.needs_counts:
-        return None, None
+        return None, None, None
     s, y = ds.train.s, ds.train.y
     counts = noisy_cell_counts(s, y, n_groups=ds.n_groups, std=plan.noise("counts"),
                                generator=gen)
@@ -427,7 +447,16 @@ def _in_training_knobs(
     if knobs.fair_weight > 0:
         fair = FairPenalty(weight=knobs.fair_weight, metric=problem.fairness, s=s, y=y,
                            counts=counts, sums_std=plan.noise("sums"), generator=gen)
-    return weights, fair
+    term: FairTerm | None = fair
+    adaptive: FairTerm | None = None
+    if knobs.fair_target is not None:
+        target = FairTarget(target=knobs.fair_target, metric=problem.fairness, s=s, y=y,
+                            counts=counts, sums_std=plan.noise("sums"), generator=gen)
+        if target.channel == "weights":
+            adaptive = target
+        else:
+            term = target if fair is None else SummedTerms(fair, target)
+    return weights, term, adaptive
 
 
 def _score(
@@ -478,7 +507,7 @@ def _check_plan_covers(
         raise ConfigError(f"the plan's schedule (q={plan.sample_rate}, T={plan.steps}) is not "
                           f"this run's (q={q}, T={steps}).")
     stats = plan.stats
-    n_sums = len(epoch_starts(steps, q)) if knobs.fair_weight > 0 else 0
+    n_sums = len(epoch_starts(steps, q)) * knobs.sums_per_refresh
     missing = [name for name, needed, released in (
         ("counts", knobs.needs_counts, stats.counts < math.inf),
         ("sums", n_sums > 0, stats.sums < math.inf and stats.n_sums >= n_sums),

@@ -618,6 +618,43 @@ def test_engines_refresh_the_fair_term_identically() -> None:
     assert all(c.shape == (300,) for c in terms["fast"].calls + terms["opacus"].calls)
 
 
+class _ConstantWeights:
+    """A refreshed weight term that always returns the same weights (and counts its calls)."""
+
+    def __init__(self, weights: torch.Tensor) -> None:
+        self.weights, self.calls = weights, 0
+
+    def refresh(self, logits: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.weights.to(logits.dtype)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_refreshed_weights_are_loss_weights_before_clipping(engine: str) -> None:
+    """Weights a term returns at each refresh act exactly as sample weights (times them)."""
+    X, y = _problem(120, 5, seed=26)
+    X, y = X.double(), y.double()
+    g = torch.Generator().manual_seed(2)
+    w1 = torch.rand(120, generator=g, dtype=torch.float64) * 2
+    w2 = torch.rand(120, generator=g, dtype=torch.float64) * 3
+    config = TrainConfig(lr=0.5, epochs=2, batch_size=30, max_grad_norm=0.3,
+                         noise_multiplier=0.6)
+    flats = []
+    for weight, term in ((w1 * w2, None), (w1, _ConstantWeights(w2))):
+        model = _model("mlp", 5, seed=1, dtype=torch.float64)
+        train(model, X, y, config, seed=9, engine=engine, sample_weight=weight, adaptive=term)
+        flats.append(_flat(model.parameters()))
+    torch.testing.assert_close(flats[0], flats[1], rtol=1e-10, atol=1e-12)
+    model = _model("mlp", 5, seed=1, dtype=torch.float64)
+    term = _ConstantWeights(w2)
+    train(model, X, y, config, seed=9, engine=engine, sample_weight=w1 * 0 + 1, adaptive=term)
+    assert not torch.allclose(_flat(model.parameters()), flats[0])  # the weights mattered
+    q, steps = sampling_schedule(n_train=120, batch_size=30, epochs=2)
+    from trifront.privacy.dpsgd import epoch_starts
+
+    assert term.calls == len(epoch_starts(steps, q))
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_schedule_and_the_divisor_come_from_the_public_count(engine: str) -> None:
     # DESIGN.md rule 8: one more private row (here with weight 0, so it adds no gradient)

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: The fairness knobs, in the order the page lists them.
-KNOBS: tuple[str, ...] = ("fair_weight", "reweigh", "group_thresholds")
+KNOBS: tuple[str, ...] = ("fair_weight", "reweigh", "fair_target", "group_thresholds")
 #: The validation gap under which a configuration belongs to a study's fair end.
 FAIR_END_GAP = FAIRNESS_LEVELS[0]
 #: Price at epsilon <= PRIVACY_CLASS_AT, in accuracy points: below the first
@@ -53,7 +53,8 @@ def knobs_on(params: Mapping[str, Any]) -> list[str]:
     """The fairness knobs a configuration switches on (the off zones of ``Knobs``)."""
     k = Knobs.from_params(params)
     on = {"fair_weight": k.fair_weight > 0, "reweigh": k.reweigh > 0,
-          "group_thresholds": k.group_thresholds is not None}
+          "group_thresholds": k.group_thresholds is not None,
+          "fair_target": k.fair_target is not None}
     return [name for name in KNOBS if on[name]]
 
 

@@ -75,6 +75,8 @@ class Option:
         seeds: Public seeds of the re-evaluations.
         uses_sensitive_at_prediction: Its decisions need the sensitive
             attribute (per-group thresholds).
+        sensitive_is_model_input: The model reads the sensitive attribute as
+            an input, so predicting needs it too (the study's ``sensitive_input``).
     """
 
     trial: int
@@ -89,6 +91,7 @@ class Option:
     val_unfairness: float
     seeds: list[int]
     uses_sensitive_at_prediction: bool = False
+    sensitive_is_model_input: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN std becomes None)."""
@@ -187,6 +190,7 @@ def _option(val: pd.Series, test: pd.Series, problem: Problem, trial: Any) -> Op
         seeds=[int(x) for x in val["seeds"]],
         uses_sensitive_at_prediction=bool(
             trial.user_attrs.get("uses_sensitive_at_prediction", False)),
+        sensitive_is_model_input=bool(problem.sensitive_input),
     )
 
 

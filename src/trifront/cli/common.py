@@ -124,6 +124,10 @@ def add_knob_flags(g: Any) -> None:
     g.add_argument("--stats-share", type=FRACTION, metavar="FRACTION",
                    help="share of the target epsilon the knobs' privatised statistics alone "
                    "spend; DP-SGD's sigma is solved for the composed rest (default 0.5)")
+    g.add_argument("--no-sensitive-input", action="store_true", default=None,
+                   help="the model does not read the sensitive attribute as an input; it "
+                   "still defines the groups of the gap and of the knobs' statistics (with "
+                   "group thresholds off, predicting then needs no sensitive attribute)")
     g.add_argument("--tail-average", type=number(low=0, low_inclusive=True, high=1),
                    metavar="FRACTION",
                    help="average the model over the last FRACTION of the DP-SGD steps "

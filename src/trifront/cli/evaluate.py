@@ -41,6 +41,7 @@ PARAM_FLAGS: dict[str, str] = {
     "fair_weight": "--fair-weight",
     "reweigh": "--reweigh",
     "group_thresholds": "--group-thresholds",
+    "fair_target": "--fair-target",
 }
 
 
@@ -84,6 +85,10 @@ def add_config_flags(ev: Any, *, noise_flag: bool = True) -> None:
     k.add_argument("--group-thresholds", type=POSITIVE, metavar="TARGET_GAP",
                    help="private per-group thresholds meeting this gap (needs the sensitive "
                    "attribute at prediction time; 0.2 and above is off)")
+    k.add_argument("--fair-target", type=number(low=0, low_inclusive=True), metavar="GAP",
+                   help="steer training to this gap from privatised decision rates (a "
+                   "Lagrangian fair term; no sensitive attribute at prediction; 0.2 and "
+                   "above is off)")
     add_knob_flags(k)
 
 
@@ -111,7 +116,7 @@ def configuration_from(args: argparse.Namespace) -> tuple[Settings, Problem, dic
     if missing:
         raise ConfigError(f"model {problem.model!r} needs {', '.join(missing)}.")
     params.update(needed)
-    for key in ("hidden", "depth", "group_thresholds"):
+    for key in ("hidden", "depth", "group_thresholds", "fair_target"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     params["fair_weight"] = args.fair_weight
@@ -191,6 +196,8 @@ def evaluate_command(
         args += ["--data-seed", str(problem.data_seed)]
     if problem.stats_share != defaults.stats_share:
         args += ["--stats-share", repr(float(problem.stats_share))]
+    if not problem.sensitive_input:
+        args += ["--no-sensitive-input"]
     if problem.tail_average != defaults.tail_average:
         args += ["--tail-average", repr(float(problem.tail_average))]
     if problem.public_statistics:

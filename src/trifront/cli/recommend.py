@@ -130,6 +130,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"  test {metric} gap  {_fmt_pm(o.test_unfairness, o.test_unfairness_std)}")
     if o.uses_sensitive_at_prediction:
         print("  note: its group thresholds need the sensitive attribute at prediction time.")
+    if o.sensitive_is_model_input:
+        print("  note: the model reads the sensitive attribute as an input, so predicting needs "
+              "it too (a study run with --no-sensitive-input trains without it).")
     print(f"  epsilon         {o.epsilon:.4g} at delta {o.delta:g} (one training run)")
     print("  params          " + ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in o.params.items()))

@@ -46,7 +46,8 @@ def add_parser(sub: Any) -> None:
                    help="concentrate the search on configurations fairer than GAP, e.g. 0.03 "
                    "(the reference point's unfairness; default 0.5 = the whole front)")
     add_knob_flags(run.add_argument_group(
-        "fairness knobs (searched by default: fair_weight, reweigh, group_thresholds)"))
+        "fairness knobs (searched by default: fair_weight, reweigh, fair_target, "
+        "group_thresholds)"))
     g = run.add_argument_group("how")
     g.add_argument("--trials", type=POSITIVE_INT, help="total trials in the study (default 24)")
     g.add_argument("--sampler", help="trifront (default), trifront-ehvi, botorch, gp, nsga2, "
@@ -175,7 +176,8 @@ def print_front(front_csv: Any, trials_csv: Any) -> None:
     else:
         cols = [c for c in ("configuration", "trial", "accuracy", "epsilon", "unfairness",
                             "noise_multiplier", "clip", "lr", "batch_size", "epochs", "hidden",
-                            "depth", "fair_weight", "reweigh", "group_thresholds") if c in front]
+                            "depth", "fair_weight", "reweigh", "fair_target", "group_thresholds")
+                            if c in front]
         print(f"Pareto front ({len(trained)} trials and the constant predictor; epsilon at "
               f"delta={trained['delta'].iloc[0]:g}, accuracy and unfairness on the validation "
               "split):")

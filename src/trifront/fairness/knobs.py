@@ -53,6 +53,12 @@ TAU = 0.02
 """Smoothing scale of the fair penalty, in units of rate standard deviation between groups."""
 MIN_CELL = 1.0
 """Noisy counts are clamped to at least this (post-processing) before dividing by them."""
+FAIR_TARGET_OFF_FROM = 0.2
+"""A target gap of the adaptive weights at or above this is off (like the thresholds')."""
+ADAPT_STEP = 8.0
+"""Dual step of the adaptive weights: log-weight change per unit of gap above the target."""
+ADAPT_LOG_WEIGHT = 3.0
+"""The adaptive log-weights stay in ``[-3, 3]``: no cell weighs more than e^6 times another."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Knobs:
     fair_weight: float = 0.0
     reweigh: float = 0.0
     group_thresholds: float | None = None
+    fair_target: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.fair_weight >= 0 and math.isfinite(self.fair_weight)):
@@ -79,6 +86,9 @@ class Knobs:
         gap = self.group_thresholds
         if gap is not None and not 0 < gap < 1:
             raise ConfigError(f"`0 < group_thresholds < 1` must hold, but got {gap}.")
+        target = self.fair_target
+        if target is not None and not 0 <= target < 1:
+            raise ConfigError(f"`0 <= fair_target < 1` must hold, but got {target}.")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Knobs:
@@ -104,22 +114,34 @@ class Knobs:
         gap_f = None if gap is None else float(gap)
         if gap_f is not None and not gap_f > 0:
             raise ConfigError(f"`group_thresholds > 0` must hold, but got {gap}.")
+        target = params.get("fair_target")
+        target_f = None if target is None else float(target)
+        if target_f is not None and not (target_f >= 0 and math.isfinite(target_f)):
+            raise ConfigError(f"`fair_target >= 0` must hold, but got {target}.")
         return cls(
             fair_weight=lam if lam >= FAIR_WEIGHT_OFF_BELOW else 0.0,
             reweigh=alpha if alpha >= REWEIGH_OFF_BELOW else 0.0,
             group_thresholds=gap_f if gap_f is not None and gap_f < THRESHOLDS_OFF_FROM
+            else None,
+            fair_target=target_f if target_f is not None and target_f < FAIR_TARGET_OFF_FROM
             else None,
         )
 
     @property
     def needs_counts(self) -> bool:
         """Whether the (group, label) counts are released."""
-        return self.fair_weight > 0 or self.reweigh > 0
+        return self.fair_weight > 0 or self.reweigh > 0 or self.fair_target is not None
+
+    @property
+    def sums_per_refresh(self) -> int:
+        """Cell-sum releases at each refresh: one for λ's soft rates, one for the target's rates."""
+        return int(self.fair_weight > 0) + int(self.fair_target is not None)
 
     @property
     def off(self) -> bool:
         """True when every knob is off: plain DP-SGD."""
-        return self.fair_weight == 0 and self.reweigh == 0 and self.group_thresholds is None
+        return (self.fair_weight == 0 and self.reweigh == 0 and self.group_thresholds is None
+                and self.fair_target is None)
 
 
 def _conditions(metric: str) -> tuple[tuple[int, ...], ...]:
@@ -234,6 +256,189 @@ class FairPenalty:
         self.refreshes += 1
         self.last_coefficients = coef
         return torch.from_numpy(coef[self.s, self.y]).to(logits.dtype)
+
+
+FAIR_TARGET_CHANNELS: dict[str, str] = {
+    "demographic_parity": "weights",
+    "demographic_parity_ratio": "weights",
+    "equalized_odds": "coefficients",
+    "equal_opportunity": "coefficients",
+}
+"""How the fair target acts on training, per metric: the channel that measured better.
+
+On Adult at ε = 1 without the sensitive input (``bench/RESULTS.md``), loss
+weights reach a demographic-parity gap of ~0.005 at accuracy 0.822-0.824
+across clip, learning rate, batch, epochs and ε, where a soft-rate term
+stalls above 0.02; for equalized odds the soft-rate term (it reshapes scores
+near the boundary instead of shifting them) reaches ~0.025 at 0.833-0.835,
+where weights stall at ~0.037.
+"""
+ADAPT_COEF = 3.0
+"""Scale of the coefficients channel: soft-rate term coefficient per unit of multiplier."""
+
+
+def adapt_multipliers(
+    nu: np.ndarray, counts: np.ndarray, sums: np.ndarray, *, target: float, metric: str,
+    step: float = ADAPT_STEP,
+) -> np.ndarray:
+    """One dual-ascent step of the fair target's ``G x 2`` multipliers.
+
+    Pure post-processing of released statistics. For each condition of the
+    metric (all examples for demographic parity; ``y = 0`` and ``y = 1`` for
+    equalized odds; ``y = 1`` for equal opportunity) the groups' decision
+    rates are ``sums / counts``; when their spread (max - min, the gap the
+    metric measures) exceeds ``target``, the multiplier of each group's cells
+    in that condition grows by ``step * (gap - target)`` times the group's
+    signed distance from the condition's mean rate over the spread: positive
+    for a group decided "positive" too often (its logits are to be pushed
+    down), negative for one decided positive too rarely. The multipliers
+    integrate the excess (Lagrange multipliers), so they hold the push that
+    keeps the gap at the target instead of springing back; they stay in
+    ``±ADAPT_LOG_WEIGHT``.
+
+    Args:
+        nu: Current multipliers, ``G x 2`` (not modified).
+        counts: (Noisy) cell counts, ``G x 2``.
+        sums: (Noisy) cell sums of the current decisions ``1[z_i > 0]``.
+        target: The gap to stay within.
+        metric: The fairness metric whose rates are compared.
+        step: Multiplier change per unit of excess gap.
+
+    Returns:
+        The new multipliers, ``G x 2``.
+    """
+    counts = np.maximum(np.asarray(counts, dtype=np.float64), MIN_CELL)
+    sums = np.asarray(sums, dtype=np.float64)
+    out = np.array(nu, dtype=np.float64)
+    for labels in _conditions(metric):
+        cols = list(labels)
+        n_g = counts[:, cols].sum(axis=1)
+        rate = np.clip(sums[:, cols].sum(axis=1) / n_g, 0.0, 1.0)
+        gap = float(rate.max() - rate.min())
+        if gap <= target:
+            continue
+        centre = float((n_g * rate).sum() / n_g.sum())
+        out[:, cols] += (step * (gap - target) * (rate - centre) / gap)[:, None]
+    return np.clip(out, -ADAPT_LOG_WEIGHT, ADAPT_LOG_WEIGHT)
+
+
+def target_weights(nu: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The weights channel: ``G x 2`` loss weights from the multipliers, mean 1.
+
+    Pushing a group's logits down is weighting its negatives up and its
+    positives down: ``w[g, 0] = e^nu[g, 0]``, ``w[g, 1] = e^-nu[g, 1]``,
+    normalised to mean 1 over the (noisy) counts. Post-processing.
+    """
+    c = np.maximum(np.asarray(counts, dtype=np.float64), MIN_CELL)
+    w = np.exp(np.asarray(nu, dtype=np.float64) * np.array([1.0, -1.0]))
+    return w / float((w * c).sum() / c.sum())
+
+
+def target_coefficients(nu: np.ndarray, counts: np.ndarray, *, metric: str) -> np.ndarray:
+    """The coefficients channel: ``G x 2`` coefficients of the term ``a sigmoid(z)``.
+
+    ``a[g, y] = ADAPT_COEF * nu[g, y] * n / (G * n_{g,k})`` with ``n_{g,k}``
+    the group's (noisy) count in the condition of ``y``: a push per unit of
+    the group's rate, like :func:`penalty_coefficients`. Post-processing.
+    """
+    c = np.maximum(np.asarray(counts, dtype=np.float64), MIN_CELL)
+    n, groups = float(c.sum()), c.shape[0]
+    coef = np.zeros_like(c)
+    for labels in _conditions(metric):
+        cols = list(labels)
+        n_g = c[:, cols].sum(axis=1)
+        coef[:, cols] = ADAPT_COEF * np.asarray(nu)[:, cols] * (n / (groups * n_g))[:, None]
+    return coef
+
+
+class FairTarget:
+    """The fair target: a Lagrangian method that steers the decisions' gap to a target.
+
+    DP-FERMI's class of method (a fairness term trained with DP-SGD whose
+    group statistics are privatised and composed), built on what the gap
+    measures: the rates of hard decisions. An engine calls :meth:`refresh`
+    with the current logits of all training examples at the steps of
+    :func:`trifront.privacy.dpsgd.epoch_starts`; each refresh releases the
+    ``G x 2`` sums of the decisions ``1[z_i > 0]`` (values in ``{0, 1}``: L2
+    sensitivity 1, see :func:`noisy_cell_sums`) with noise std ``sums_std``,
+    one release per refresh, composed by the accountant like the fair term's.
+    The multipliers (:func:`adapt_multipliers`) and what the run trains with
+    are post-processing of those releases and of the counts released before
+    training: per the metric's channel (:data:`FAIR_TARGET_CHANNELS`) either
+    per-example loss **weights** (multiplying each loss before clipping) or
+    the **coefficients** of the per-example term ``a_i sigmoid(z_i)``
+    (clipped with the rest). Example ``i``'s weight or coefficient depends
+    on its own (group, label) cell and on privatised quantities only.
+
+    Args:
+        target: Gap to stay within (``>= 0``).
+        metric: Fairness metric.
+        s: Group index per training example, ``(n,)``.
+        y: Label per training example, ``(n,)``.
+        counts: The released (group, label) counts, ``G x 2``.
+        sums_std: Noise std of each release (0.0: exact/public).
+        generator: Source of the releases' noise.
+    """
+
+    def __init__(
+        self,
+        *,
+        target: float,
+        metric: str,
+        s: np.ndarray,
+        y: np.ndarray,
+        counts: np.ndarray,
+        sums_std: float,
+        generator: torch.Generator,
+    ) -> None:
+        if metric not in FAIR_TARGET_CHANNELS:
+            raise unknown_name("fairness metric", metric, FAIRNESS_METRICS)
+        self.target = float(target)
+        self.metric = metric
+        self.channel = FAIR_TARGET_CHANNELS[metric]
+        self.s = np.asarray(s, dtype=np.int64)
+        self.y = np.asarray(y, dtype=np.int64)
+        self.counts = np.asarray(counts, dtype=np.float64)
+        self.n_groups = self.counts.shape[0]
+        self.sums_std = float(sums_std)
+        self.generator = generator
+        self.nu = np.zeros_like(self.counts)
+        self.refreshes = 0
+
+    def refresh(self, logits: torch.Tensor) -> torch.Tensor:
+        """Release the decision sums at the current model; return the per-example values.
+
+        Args:
+            logits: Current logits of all training examples, ``(n,)``.
+
+        Returns:
+            Shape ``(n,)``, in the logits' dtype: each example's loss weight
+            (weights channel) or its coefficient ``a_i`` (coefficients channel).
+        """
+        decisions = (logits.detach() > 0).double().numpy()
+        sums = noisy_cell_sums(decisions, self.s, self.y, n_groups=self.n_groups,
+                               std=self.sums_std, generator=self.generator)
+        self.nu = adapt_multipliers(self.nu, self.counts, sums, target=self.target,
+                                    metric=self.metric)
+        self.refreshes += 1
+        cell = (target_weights(self.nu, self.counts) if self.channel == "weights"
+                else target_coefficients(self.nu, self.counts, metric=self.metric))
+        return torch.from_numpy(cell[self.s, self.y]).to(logits.dtype)
+
+
+class SummedTerms:
+    """Two fair-loss terms refreshed together: their coefficients add up.
+
+    The fair-loss weight λ and the fair target's coefficients channel both
+    act through ``a_i sigmoid(z_i)``; the engine takes one such term.
+    """
+
+    def __init__(self, first: FairPenalty | FairTarget, second: FairPenalty | FairTarget) -> None:
+        self.first, self.second = first, second
+
+    def refresh(self, logits: torch.Tensor) -> torch.Tensor:
+        """Both terms' coefficients at the current model, summed (each releases its own)."""
+        return self.first.refresh(logits) + self.second.refresh(logits)
 
 
 def reweighing_weights(counts: np.ndarray, *, strength: float) -> np.ndarray:

@@ -38,6 +38,7 @@ def train(
     fair: FairTerm | None = None,
     n_public: int | None = None,
     observe: StepObserver | None = None,
+    adaptive: FairTerm | None = None,
 ) -> TrainLog:
     """Train ``model`` in place with Poisson-subsampled DP-SGD (or plain SGD).
 
@@ -72,6 +73,10 @@ def train(
             public (tests, benchmarks).
         observe: Optional white-box view of every step's noisy gradient sum
             (:class:`~trifront.privacy.dpsgd.StepObserver`), for audits.
+        adaptive: Optional loss weights refreshed like ``fair`` (same
+            protocol: ``refresh(logits)`` returns one weight per row), which
+            multiply ``sample_weight`` before clipping. The term must
+            privatise what it reads; its cost is the caller's to account.
 
     Returns:
         What happened; ``diverged=True`` (rather than an exception) when the loss
@@ -109,6 +114,7 @@ def train(
         fair=fair,
         expected_batch_size=q * n_schedule,
         observe=observe,
+        adaptive=adaptive,
     )
     seconds = time.perf_counter() - start
     losses = record.losses

@@ -196,6 +196,7 @@ def run(
     fair: FairTerm | None = None,
     expected_batch_size: float | None = None,
     observe: StepObserver | None = None,
+    adaptive: FairTerm | None = None,
 ) -> RunRecord:
     """Train a built-in model in place with the fast engine.
 
@@ -216,6 +217,8 @@ def run(
         fair: Optional fair-loss term, refreshed at the steps of
             :func:`~trifront.privacy.dpsgd.epoch_starts`.
         observe: Optional white-box view of each step's noisy sum (audits only).
+        adaptive: Optional refreshed loss weights (multiplying ``sample_weight``),
+            refreshed at the same steps as ``fair``.
 
     Returns:
         The per-step losses and batch sizes, and whether training diverged.
@@ -243,7 +246,9 @@ def run(
     with torch.no_grad():
         x_const = net.input_constant(X)  # once, gathered per batch
         coef = None
-        refresh_at = set(epoch_starts(steps, sample_rate)) if fair is not None else set()
+        weight = sample_weight
+        refreshed = fair is not None or adaptive is not None
+        refresh_at = set(epoch_starts(steps, sample_rate)) if refreshed else set()
         for first in range(0, steps, per_epoch):
             block = min(per_epoch, steps - first)
             indices, offsets = poisson_batches(n, sample_rate, block, sampling_generator)
@@ -251,9 +256,14 @@ def run(
                 lo, hi = offsets[k], offsets[k + 1]
                 idx = indices[lo:hi]
                 if first + k in refresh_at:
-                    coef = fair.refresh(net.logits(X)).to(X.dtype)  # type: ignore[union-attr]
+                    logits = net.logits(X)
+                    if fair is not None:
+                        coef = fair.refresh(logits).to(X.dtype)
+                    if adaptive is not None:
+                        dyn = adaptive.refresh(logits).to(X.dtype)
+                        weight = dyn if sample_weight is None else sample_weight * dyn
                 yb = y.index_select(0, idx)
-                wb = None if sample_weight is None else sample_weight.index_select(0, idx)
+                wb = None if weight is None else weight.index_select(0, idx)
                 ab = None if coef is None else coef.index_select(0, idx)
                 z = net.step_grad(
                     X.index_select(0, idx),

@@ -180,6 +180,7 @@ def run(
     fair: FairTerm | None = None,
     expected_batch_size: float | None = None,
     observe: StepObserver | None = None,
+    adaptive: FairTerm | None = None,
 ) -> RunRecord:
     """Train ``model`` in place with Opacus (or plain torch when non-private).
 
@@ -201,6 +202,8 @@ def run(
             at the steps of :func:`~trifront.privacy.dpsgd.epoch_starts`.
         observe: Optional white-box view of each step's noisy sum (audits only):
             the gradient the optimiser stepped with, times ``q n``.
+        adaptive: Optional refreshed loss weights (multiplying ``sample_weight``),
+            refreshed at the same steps as ``fair``.
 
     Returns:
         The per-step losses and batch sizes, and whether training diverged.
@@ -243,11 +246,19 @@ def run(
         net = model
     try:
         coef = None
-        refresh_at = set(epoch_starts(steps, sample_rate)) if fair is not None else set()
+        dyn = None
+        refreshed = fair is not None or adaptive is not None
+        refresh_at = set(epoch_starts(steps, sample_rate)) if refreshed else set()
         for step, (xb, yb, wb, ib) in enumerate(loader):
-            if fair is not None and step in refresh_at:
+            if step in refresh_at:
                 with torch.no_grad():  # no grad: Opacus' hooks record nothing
-                    coef = fair.refresh(model(X).reshape(-1)).to(X.dtype)
+                    logits = model(X).reshape(-1)
+                if fair is not None:
+                    coef = fair.refresh(logits).to(X.dtype)
+                if adaptive is not None:
+                    dyn = adaptive.refresh(logits).to(X.dtype)
+            if dyn is not None:
+                wb = wb * dyn[ib]
             opt.zero_grad(set_to_none=True)
             ab = None if coef is None else coef[ib]
             total = _weighted_loss_terms(net, xb, yb, wb, ab).sum()
