@@ -105,6 +105,8 @@ def main() -> None:
                         help="delta of every study; 'n2' for 1/n^2 (n: Adult's public count)")
     parser.add_argument("--no-sensitive-input", action="store_true",
                         help="the model does not read the sensitive attribute as an input")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the study databases in DIR (default: a temporary folder)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "refine.json"))
     args = parser.parse_args()
     if args.delta == "n2":
@@ -114,7 +116,9 @@ def main() -> None:
     else:
         delta = float(args.delta)
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="trifront-refine-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="trifront-refine-") as tmp_dir:
+        tmp = args.keep or tmp_dir
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for problem in args.problems.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 for arm in args.arms.split(","):

@@ -4,10 +4,13 @@ A default study spreads its trials over the whole front: every decade of
 epsilon up to the top of the searched range and every gap up to 0.5 adds
 hypervolume, so a user who asks for "epsilon <= 1 and gap <= 0.01" may find
 few trials there. ``refine`` continues the *same* study with more trials of
-the trifront sampler whose reference point is the user's region
-``(majority rate, max_epsilon, max_unfairness)``: only configurations inside
-it add hypervolume, so the acquisition spends the new trials there, while the
-earlier trials stay in the sampler's model as data.
+the trifront sampler whose reference point is the user's region: every new trial spends the epsilon limit (under a
+privacy limit a smaller budget only adds noise), and only configurations
+within the gap limit add hypervolume, so the acquisition spends the new
+trials there, while the earlier trials stay in the sampler's model as data.
+The first new trial is the study's most accurate configuration moved into
+the region (:func:`region_start`: the limit's epsilon, and the fair target at
+half the gap limit).
 
 The study's problem, search space, objectives and seed are the stored ones;
 the region is not a study setting. Each refinement is recorded in the study
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 
 import optuna
+from optuna.trial import TrialState
 
 from trifront.errors import ConfigError
 from trifront.execution import ExecutionConfig
@@ -37,7 +41,7 @@ from trifront.study import (
     study_settings,
 )
 
-__all__ = ["REFINE_SAMPLERS", "plan_refinement", "refine"]
+__all__ = ["REFINE_SAMPLERS", "plan_refinement", "refine", "region_start"]
 
 #: Samplers whose proposals a region can aim (the others ignore a reference point).
 REFINE_SAMPLERS = ("trifront", "trifront-ehvi")
@@ -121,6 +125,35 @@ def plan_refinement(
     )
 
 
+def region_start(study: optuna.Study, space: SearchSpace, *, max_epsilon: float,
+                 max_unfairness: float | None) -> dict[str, float] | None:
+    """The configuration a refinement trains first: the study's best, moved into the region.
+
+    The completed trial with the best validation accuracy at epsilon <=
+    ``max_epsilon`` (any epsilon when none is), with the target epsilon at
+    the limit and, when the region has a gap limit and the space the fair
+    target, ``fair_target = max_unfairness / 2``: the most accurate
+    configuration found, steered to the gap the user asks for. The sampler's
+    models then start from a point inside the region.
+
+    Returns:
+        Parameters within the space's bounds, or None without a completed trial.
+    """
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values is not None and all(n in t.params for n in space.names)]
+    if not done:
+        return None
+    inside = [t for t in done if t.values[1] <= max_epsilon] or done
+    best = max(inside, key=lambda t: t.values[0])
+    params = {n: best.params[n] for n in space.names}
+    if space.parametrisation == "epsilon":
+        params["target_epsilon"] = max_epsilon
+    if max_unfairness is not None and "fair_target" in space.names:
+        params["fair_target"] = max_unfairness / 2
+    return {n: min(max(float(v), space[n].low), space[n].high) if not space[n].integer
+            else int(v) for n, v in params.items()}
+
+
 def refine(
     *,
     storage: str,
@@ -158,4 +191,8 @@ def refine(
     assert config.region is not None
     record_refinement(loaded, max_epsilon=config.region[0], max_unfairness=config.region[1],
                       trials=trials)
+    start = region_start(loaded, config.space, max_epsilon=config.region[0],
+                         max_unfairness=max_unfairness)
+    if start is not None:
+        loaded.enqueue_trial(start, user_attrs={"anchor": "region"})
     return run_study(config, progress=progress)

@@ -54,6 +54,10 @@ from trifront.study import (
 # Used as the epsilon coordinate of the reference point when epsilon is not
 # searched directly (noise parametrisation).
 DEFAULT_EPSILON_MAX = 10.0
+REGION_EPSILON_SLACK = 2.0
+"""A region's reference epsilon, in multiples of its limit: a configuration *at* the
+limit (where refine holds the target epsilon) must add hypervolume, which it does
+not when the reference sits exactly at the limit."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,16 @@ class RunConfig:
         objectives: The objectives searched (``objectives.OBJECTIVE_SETS``):
             all three, or a 2-D front. A study setting.
         region: ``(max_epsilon, max_unfairness)`` that this run's new trials
-            aim at (``trifront refine``): the sampler's reference point becomes
-            (majority rate, max_epsilon, max_unfairness), so only
-            configurations inside the region add hypervolume, and each new
-            trial records the region (user attribute ``region``). Not a study
-            setting: the study's front, report and recommendations use every
-            trial.
+            aim at (``trifront refine``): with the epsilon parametrisation
+            every new trial spends the limit (``target_epsilon`` held at
+            ``max_epsilon``: under a privacy limit, a smaller budget only adds
+            noise), and the sampler's reference point becomes (majority rate,
+            ``REGION_EPSILON_SLACK * max_epsilon``, max_unfairness), so the
+            new trials compete on accuracy and gap inside the gap limit while
+            the earlier trials, whatever their epsilon, stay in the models as
+            data. Each new trial records the region (user attribute
+            ``region``). Not a study setting: the study's front, report and
+            recommendations use every trial.
     """
 
     problem: Problem = field(default_factory=Problem)
@@ -206,8 +214,12 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     if config.focus_unfairness is not None:
         ref = (ref[0], ref[1], float(config.focus_unfairness))
     record_ref = ref
+    fixed = None
     if config.region is not None:
-        ref = (ref[0], float(config.region[0]), float(config.region[1]))
+        e, g = float(config.region[0]), float(config.region[1])
+        ref = (ref[0], REGION_EPSILON_SLACK * e, g)
+        if config.problem.parametrisation == "epsilon":
+            fixed = {"target_epsilon": min(e, eps_max)}
     known = ({1: known_target_epsilon}
              if config.problem.parametrisation == "epsilon" and "epsilon" in config.objectives
              else None)
@@ -218,6 +230,7 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
         known_objectives=known,
         n_startup_trials=config.n_startup_trials,
         objectives=config.objectives,
+        fixed=fixed,
     )
     record = {
         **config.settings(),

@@ -28,6 +28,7 @@ def make_sampler(
     known_objectives: Mapping[int, KnownObjective] | None = None,
     n_startup_trials: int = 8,
     objectives: Sequence[str] = OBJECTIVES,
+    fixed: Mapping[str, float] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """Build the sampler called ``name`` for a 3-objective trifront study.
 
@@ -44,6 +45,7 @@ def make_sampler(
             uses its model (trifront, botorch, gp, tpe).
         objectives: The searched objectives (trifront only; the baselines see
             the study's three values).
+        fixed: Parameters every proposal holds at a value (trifront only).
 
     Returns:
         A fresh sampler.
@@ -61,6 +63,7 @@ def make_sampler(
             known_objectives=known_objectives,
             acquisition="logehvi" if name == "trifront-ehvi" else "lognehvi",
             objectives=objectives,
+            fixed=fixed,
         )
     if name == "botorch":
         try:

@@ -169,6 +169,10 @@ class TrifrontSampler(BaseSampler):
             reference point, so the sampler maximises the 2-D hypervolume
             of the others (DPareto's privacy-utility front with
             ``("accuracy", "epsilon")``).
+        fixed: Parameters every proposal takes at the given value (natural
+            units): the acquisition is maximised with those coordinates held
+            there, while the models still learn from trials that varied them.
+            ``refine`` holds ``target_epsilon`` at the region's limit.
 
     Raises:
         ConfigError: On a malformed reference point, known objective or budget.
@@ -192,8 +196,10 @@ class TrifrontSampler(BaseSampler):
         local_width: float | None = 0.2,
         objectives: Sequence[str] = OBJECTIVES,
         batch: int = 1,
+        fixed: Mapping[str, float] | None = None,
     ) -> None:
         self.objectives = parse_objectives(objectives)
+        self.fixed = {str(k): float(v) for k, v in dict(fixed or {}).items()}
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"`batch >= 1` must hold for an integer, but got batch={batch!r}.")
         self.batch = batch
@@ -330,11 +336,20 @@ class TrifrontSampler(BaseSampler):
                 params = self._sobol(space, trial.number)
             finally:
                 torch.set_num_threads(threads)
+        params.update({k: v for k, v in self.fixed.items() if k in params})
         study._storage.set_trial_system_attr(trial._trial_id, PROPOSAL_KIND, kind)
         study._storage.set_trial_user_attr(
             trial._trial_id, PROPOSAL_SECONDS, time.perf_counter() - start
         )
         return params
+
+    def _fixed_units(self, space: Space) -> dict[int, float]:
+        """Unit-cube coordinate of each fixed parameter of ``space``, by column."""
+        if not self.fixed:
+            return {}
+        mid = {n: (d.low + d.high) / 2 for n, d in zip(space.names, space.dists, strict=True)}
+        u = space.to_unit({**mid, **{k: v for k, v in self.fixed.items() if k in mid}})
+        return {j: float(u[j]) for j, n in enumerate(space.names) if n in self.fixed}
 
     def _take_queued(self, study: Study, trial: FrozenTrial,
                      space: Space) -> dict[str, Any] | None:
@@ -428,6 +443,8 @@ class TrifrontSampler(BaseSampler):
                 bounds, info["region"] = trust_region(
                     model, objective, X, ref, pending, width=self.local_width
                 )
+                for j, value in self._fixed_units(space).items():
+                    bounds[:, j] = value
                 t2 = time.perf_counter()
                 candidate, _ = optimize_acqf(
                     acqf,
