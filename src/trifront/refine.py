@@ -4,9 +4,9 @@ A default study spreads its trials over the whole front: every decade of
 epsilon up to the top of the searched range and every gap up to 0.5 adds
 hypervolume, so a user who asks for "epsilon <= 1 and gap <= 0.01" may find
 few trials there. ``refine`` continues the *same* study with more trials of
-the trifront sampler whose reference point is the user's region: every new trial spends the epsilon limit (under a
-privacy limit a smaller budget only adds noise), and only configurations
-within the gap limit add hypervolume, so the acquisition spends the new
+the trifront sampler aimed at the user's region: every new trial spends the
+epsilon limit (under a privacy limit a smaller budget only adds noise), and
+only configurations within the gap limit add hypervolume, so the acquisition spends the new
 trials there, while the earlier trials stay in the sampler's model as data.
 The first new trial is the study's most accurate configuration moved into
 the region (:func:`region_start`: the limit's epsilon, and the fair target at
