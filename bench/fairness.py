@@ -12,7 +12,11 @@ Parts (``--part``):
   validation gap <= 0.015;
 * ``headline``: the configuration(s) in ``--config`` (JSON list of parameter
   dicts; default: the built-in headline) retrained on ``--seeds`` seeds and
-  scored on the *test* split.
+  scored on the *test* split;
+* ``target`` (issue 16): without the sensitive attribute as an input, the
+  fair target against reweighing and λ, each with the last iterate and with
+  tail averaging, across DP-SGD settings (how wide each knob's good region
+  is), for demographic parity and equalized odds.
 
 Usage::
 
@@ -20,6 +24,7 @@ Usage::
     python bench/fairness.py --part knobs
     python bench/fairness.py --part search
     python bench/fairness.py --part headline
+    python bench/fairness.py --part target
 
 Writes ``bench/results/fairness-<part>.json``. Not a test: numbers depend on the
 seeds; training is single-threaded (``torch.set_num_threads(1)``).
@@ -55,6 +60,19 @@ KNOBS: dict[str, dict[str, Any]] = {
     "reweigh=2.75": {"reweigh": 2.75},
     "group_thresholds=0.01": {"group_thresholds": 0.01},
 }
+#: (metric, label, parameters) of the ``target`` part, all at epsilon 1.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "base (clip 2, lr 2, batch 512, 8 epochs)": {},
+    "clip 1": {"clip": 1.0}, "clip 0.5": {"clip": 0.5}, "lr 1": {"lr": 1.0},
+    "batch 256": {"batch_size": 256}, "16 epochs": {"epochs": 16},
+    "epsilon 0.5": {"target_epsilon": 0.5},
+}
+TARGET_KNOBS: list[tuple[str, dict[str, Any]]] = [
+    ("demographic_parity", {"reweigh": 2.5}),
+    ("demographic_parity", {"fair_target": 0.005}),
+    ("equalized_odds", {"fair_weight": 1.2, "reweigh": 1.0}),
+    ("equalized_odds", {"fair_target": 0.0}),
+]
 HEADLINE: list[dict[str, Any]] = [
     {**BASE, "fair_weight": 1.0, "group_thresholds": 0.01},
 ]
@@ -94,7 +112,8 @@ def _line(label: str, r: dict[str, Any]) -> str:
 def main() -> None:
     """Run one part and write its JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("lambda", "knobs", "search", "headline"), required=True)
+    ap.add_argument("--part", choices=("lambda", "knobs", "search", "headline", "target"),
+                    required=True)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--stats-share", type=float, default=0.5)
     ap.add_argument("--config", help="JSON file: a list of parameter dicts (headline)")
@@ -129,6 +148,17 @@ def main() -> None:
         for r in ok[:5]:
             print(_line(json.dumps({k: r["params"][k] for k in ("lr", "batch_size", "epochs",
                                    "fair_weight", "group_thresholds")}), r))
+    elif args.part == "target":
+        for metric, knob in TARGET_KNOBS:
+            for average in (0.0, 0.5):
+                p = Problem(stats_share=args.stats_share, fairness=metric,
+                            sensitive_input=False, tail_average=average)
+                for label, setting in SETTINGS.items():
+                    r = _evaluate(p, {**BASE, **setting, **knob}, seeds, "test")
+                    out.append({"metric": metric, "knob": knob, "tail_average": average,
+                                "setting": label, **r})
+                    print(_line(f"{metric[:6]} {json.dumps(knob)} avg={average} {label}", r),
+                          flush=True)
     else:
         configs = json.loads(Path(args.config).read_text()) if args.config else HEADLINE
         for params in configs:

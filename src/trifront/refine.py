@@ -10,7 +10,7 @@ only configurations within the gap limit add hypervolume, so the acquisition spe
 trials there, while the earlier trials stay in the sampler's model as data.
 The first new trial is the study's most accurate configuration moved into
 the region (:func:`region_start`: the limit's epsilon, and the fair target at
-half the gap limit).
+the gap limit).
 
 The study's problem, search space, objectives and seed are the stored ones;
 the region is not a study setting. Each refinement is recorded in the study
@@ -132,7 +132,7 @@ def region_start(study: optuna.Study, space: SearchSpace, *, max_epsilon: float,
     The completed trial with the best validation accuracy at epsilon <=
     ``max_epsilon`` (any epsilon when none is), with the target epsilon at
     the limit and, when the region has a gap limit and the space the fair
-    target, ``fair_target = max_unfairness / 2``: the most accurate
+    target, ``fair_target = max_unfairness``: the most accurate
     configuration found, steered to the gap the user asks for. The sampler's
     models then start from a point inside the region.
 
@@ -149,7 +149,7 @@ def region_start(study: optuna.Study, space: SearchSpace, *, max_epsilon: float,
     if space.parametrisation == "epsilon":
         params["target_epsilon"] = max_epsilon
     if max_unfairness is not None and "fair_target" in space.names:
-        params["fair_target"] = max_unfairness / 2
+        params["fair_target"] = max_unfairness
     return {n: min(max(float(v), space[n].low), space[n].high) if not space[n].integer
             else int(v) for n, v in params.items()}
 

@@ -43,10 +43,10 @@ def test_refine_adds_its_trials_to_the_same_study_and_keeps_the_rest(refined):
     assert all(t.user_attrs["region"] == [1.0, 0.05] for t in new)
     assert all("region" not in t.user_attrs for t in study.trials[:5])
     # Every new trial spends the limit; the first is the study's most accurate
-    # configuration at epsilon <= 1, steered to half the gap limit.
+    # configuration at epsilon <= 1, steered to the gap limit.
     assert all(t.params["target_epsilon"] == 1.0 for t in new)
     first = new[0]
-    assert first.user_attrs["anchor"] == "region" and first.params["fair_target"] == 0.025
+    assert first.user_attrs["anchor"] == "region" and first.params["fair_target"] == 0.05
     done = [t for t in study.trials[:5] if t.values[1] <= 1.0]
     best = max(done, key=lambda t: t.values[0])
     assert {k: v for k, v in first.params.items() if k not in ("target_epsilon", "fair_target")

@@ -18,10 +18,12 @@ import torch
 from trifront.errors import ConfigError
 from trifront.fairness.knobs import (
     ADAPT_LOG_WEIGHT,
+    ADAPT_STEP,
     FAIR_TARGET_CHANNELS,
     FairTarget,
     Knobs,
     adapt_multipliers,
+    net_push,
     target_coefficients,
     target_weights,
 )
@@ -56,32 +58,39 @@ def test_off_zone_and_validation():
         Knobs.from_params({"fair_target": -0.1})
 
 
-def test_multipliers_push_the_over_predicted_group_down_and_only_past_the_target():
+def test_multipliers_push_the_over_predicted_group_down_and_relax_when_slack():
     # group 1 decides positive for 60 % of its rows, group 0 for 10 %: gap 0.5
     sums = np.array([[0.1 * 6000, 0.1 * 1000], [0.6 * 10000, 0.6 * 5000]])
-    nu = adapt_multipliers(np.zeros((2, 2)), COUNTS, sums, target=0.05,
-                           metric="demographic_parity")
-    assert np.all(nu[1] > 0) and np.all(nu[0] < 0)  # 1: push down; 0: push up
-    assert nu[1, 0] == nu[1, 1]  # one condition: both labels of a group alike
-    w = target_weights(nu, COUNTS)
+    zero = np.zeros((2, 2, 2))
+    lam = adapt_multipliers(zero, COUNTS, sums, target=0.05, metric="demographic_parity")
+    push = net_push(lam)
+    assert np.all(push[1] > 0) and np.all(push[0] < 0)  # 1: push down; 0: push up
+    assert push[1, 0] == push[1, 1]  # one condition: both labels of a group alike
+    # two groups: each one's deviation is the signed gap, so the pushes are equal and opposite
+    assert push[1, 0] == pytest.approx(-push[0, 0]) == pytest.approx(ADAPT_STEP * (0.5 - 0.05))
+    w = target_weights(push, COUNTS)
     assert w[1, 0] > 1 > w[1, 1] and w[0, 1] > 1 > w[0, 0]
     assert float((w * COUNTS).sum() / COUNTS.sum()) == pytest.approx(1.0)
-    # within the target: nothing moves; far past it: clipped
-    same = adapt_multipliers(nu, COUNTS, sums, target=0.6, metric="demographic_parity")
-    assert np.array_equal(same, nu)
-    big = adapt_multipliers(nu, COUNTS, sums, target=0.0, metric="demographic_parity",
+    # Within the target the multipliers shrink back (never below 0), so the gap settles
+    # at the target instead of being pushed past it.
+    fair = np.array([[0.3 * 6000, 0.3 * 1000], [0.31 * 10000, 0.31 * 5000]])
+    relaxed = adapt_multipliers(lam, COUNTS, fair, target=0.05, metric="demographic_parity")
+    assert np.all(np.abs(net_push(relaxed)) < np.abs(push))
+    assert relaxed.min() >= 0.0
+    big = adapt_multipliers(lam, COUNTS, sums, target=0.0, metric="demographic_parity",
                             step=1e6)
-    assert np.abs(big).max() == ADAPT_LOG_WEIGHT
+    assert big.max() == ADAPT_LOG_WEIGHT
 
 
 def test_equalized_odds_moves_each_label_by_its_own_rate():
     # false-positive rates differ (0.1 vs 0.3), true-positive rates agree (0.7 vs 0.7)
     sums = np.array([[0.1 * 6000, 0.7 * 1000], [0.3 * 10000, 0.7 * 5000]])
-    nu = adapt_multipliers(np.zeros((2, 2)), COUNTS, sums, target=0.0,
-                           metric="equalized_odds")
-    assert nu[1, 0] > 0 > nu[0, 0]
-    assert nu[0, 1] == nu[1, 1] == 0.0
-    coef = target_coefficients(nu, COUNTS, metric="equalized_odds")
+    lam = adapt_multipliers(np.zeros((2, 2, 2)), COUNTS, sums, target=0.0,
+                            metric="equalized_odds")
+    push = net_push(lam)
+    assert push[1, 0] > 0 > push[0, 0]
+    assert push[0, 1] == push[1, 1] == 0.0
+    coef = target_coefficients(push, COUNTS, metric="equalized_odds")
     assert coef[1, 0] > 0 > coef[0, 0] and coef[0, 1] == coef[1, 1] == 0.0
 
 

@@ -54,11 +54,15 @@ TAU = 0.02
 MIN_CELL = 1.0
 """Noisy counts are clamped to at least this (post-processing) before dividing by them."""
 FAIR_TARGET_OFF_FROM = 0.2
-"""A target gap of the adaptive weights at or above this is off (like the thresholds')."""
-ADAPT_STEP = 8.0
-"""Dual step of the adaptive weights: log-weight change per unit of gap above the target."""
+"""A fair target at or above this is off (like the thresholds')."""
+ADAPT_STEP = 2.0
+"""Dual step of the fair target: multiplier change per unit of constraint violation.
+
+Measured on Adult at ε = 1 (``bench/RESULTS.md``): with 2 the training gap settles
+near the target (targets 0, 0.01, 0.02, 0.04 give -0.007, +0.006, +0.019, +0.047);
+with 8 the multipliers overshoot (target 0.01 gives -0.043)."""
 ADAPT_LOG_WEIGHT = 3.0
-"""The adaptive log-weights stay in ``[-3, 3]``: no cell weighs more than e^6 times another."""
+"""Each multiplier stays in ``[0, 3]``: no cell weighs more than e^6 times another."""
 
 
 @dataclass(frozen=True)
@@ -267,59 +271,66 @@ FAIR_TARGET_CHANNELS: dict[str, str] = {
 """How the fair target acts on training, per metric: the channel that measured better.
 
 On Adult at ε = 1 without the sensitive input (``bench/RESULTS.md``), loss
-weights reach a demographic-parity gap of ~0.005 at accuracy 0.822-0.824
-across clip, learning rate, batch, epochs and ε, where a soft-rate term
-stalls above 0.02; for equalized odds the soft-rate term (it reshapes scores
-near the boundary instead of shifting them) reaches ~0.025 at 0.833-0.835,
-where weights stall at ~0.037.
+weights bring the demographic-parity gap to the target at accuracy
+0.82-0.824 across clip, learning rate, batch and epochs, where a soft-rate
+term stalls above 0.02; for equalized odds the soft-rate term (it reshapes
+scores near the boundary instead of shifting them) reaches ~0.025 at
+~0.83, where weights stall at ~0.037.
 """
-ADAPT_COEF = 3.0
+ADAPT_COEF = 1.0
 """Scale of the coefficients channel: soft-rate term coefficient per unit of multiplier."""
 
 
 def adapt_multipliers(
-    nu: np.ndarray, counts: np.ndarray, sums: np.ndarray, *, target: float, metric: str,
+    lam: np.ndarray, counts: np.ndarray, sums: np.ndarray, *, target: float, metric: str,
     step: float = ADAPT_STEP,
 ) -> np.ndarray:
-    """One dual-ascent step of the fair target's ``G x 2`` multipliers.
+    """One projected dual-ascent step of the fair target's Lagrange multipliers.
 
-    Pure post-processing of released statistics. For each condition of the
-    metric (all examples for demographic parity; ``y = 0`` and ``y = 1`` for
-    equalized odds; ``y = 1`` for equal opportunity) the groups' decision
-    rates are ``sums / counts``; when their spread (max - min, the gap the
-    metric measures) exceeds ``target``, the multiplier of each group's cells
-    in that condition grows by ``step * (gap - target)`` times the group's
-    signed distance from the condition's mean rate over the spread: positive
-    for a group decided "positive" too often (its logits are to be pushed
-    down), negative for one decided positive too rarely. The multipliers
-    integrate the excess (Lagrange multipliers), so they hold the push that
-    keeps the gap at the target instead of springing back; they stay in
-    ``±ADAPT_LOG_WEIGHT``.
+    Pure post-processing of released statistics. For each condition ``k`` of
+    the metric (all examples for demographic parity; ``y = 0`` and ``y = 1``
+    for equalized odds; ``y = 1`` for equal opportunity) the groups' decision
+    rates are ``r_g = sums / counts`` and each group's deviation from the
+    others is ``D_g = (r_g - c) n / (n - n_g)``, ``c`` the size-weighted mean
+    rate (for two groups ``D`` is the signed gap, ``+d`` for one group and
+    ``-d`` for the other). The constraints ``D_g <= target`` and
+    ``-D_g <= target`` each have a multiplier ``>= 0``:
+    ``lam[0] += step (D - target)`` and ``lam[1] += step (-D - target)``,
+    both projected onto ``[0, ADAPT_LOG_WEIGHT]``. A violated constraint's
+    multiplier grows; a slack one shrinks back to 0, so the training gap
+    settles *at* the target rather than past it. The push on group ``g``'s
+    logits is ``lam[0] - lam[1]`` (:func:`target_weights`,
+    :func:`target_coefficients`).
 
     Args:
-        nu: Current multipliers, ``G x 2`` (not modified).
+        lam: Current multipliers, ``2 x G x 2`` (upper, lower; group; label).
         counts: (Noisy) cell counts, ``G x 2``.
         sums: (Noisy) cell sums of the current decisions ``1[z_i > 0]``.
         target: The gap to stay within.
         metric: The fairness metric whose rates are compared.
-        step: Multiplier change per unit of excess gap.
+        step: Multiplier change per unit of violation.
 
     Returns:
-        The new multipliers, ``G x 2``.
+        The new multipliers, ``2 x G x 2``.
     """
     counts = np.maximum(np.asarray(counts, dtype=np.float64), MIN_CELL)
     sums = np.asarray(sums, dtype=np.float64)
-    out = np.array(nu, dtype=np.float64)
+    out = np.array(lam, dtype=np.float64)
     for labels in _conditions(metric):
         cols = list(labels)
         n_g = counts[:, cols].sum(axis=1)
         rate = np.clip(sums[:, cols].sum(axis=1) / n_g, 0.0, 1.0)
-        gap = float(rate.max() - rate.min())
-        if gap <= target:
-            continue
-        centre = float((n_g * rate).sum() / n_g.sum())
-        out[:, cols] += (step * (gap - target) * (rate - centre) / gap)[:, None]
-    return np.clip(out, -ADAPT_LOG_WEIGHT, ADAPT_LOG_WEIGHT)
+        n = float(n_g.sum())
+        centre = float((n_g * rate).sum() / n)
+        dev = (rate - centre) * n / np.maximum(n - n_g, MIN_CELL)
+        out[0][:, cols] += (step * (dev - target))[:, None]
+        out[1][:, cols] += (step * (-dev - target))[:, None]
+    return np.clip(out, 0.0, ADAPT_LOG_WEIGHT)
+
+
+def net_push(lam: np.ndarray) -> np.ndarray:
+    """``G x 2`` push on each cell's logits (positive: down) from the multipliers."""
+    return np.asarray(lam[0]) - np.asarray(lam[1])
 
 
 def target_weights(nu: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -402,7 +413,7 @@ class FairTarget:
         self.n_groups = self.counts.shape[0]
         self.sums_std = float(sums_std)
         self.generator = generator
-        self.nu = np.zeros_like(self.counts)
+        self.lam = np.zeros((2, *self.counts.shape))
         self.refreshes = 0
 
     def refresh(self, logits: torch.Tensor) -> torch.Tensor:
@@ -418,11 +429,12 @@ class FairTarget:
         decisions = (logits.detach() > 0).double().numpy()
         sums = noisy_cell_sums(decisions, self.s, self.y, n_groups=self.n_groups,
                                std=self.sums_std, generator=self.generator)
-        self.nu = adapt_multipliers(self.nu, self.counts, sums, target=self.target,
-                                    metric=self.metric)
+        self.lam = adapt_multipliers(self.lam, self.counts, sums, target=self.target,
+                                     metric=self.metric)
         self.refreshes += 1
-        cell = (target_weights(self.nu, self.counts) if self.channel == "weights"
-                else target_coefficients(self.nu, self.counts, metric=self.metric))
+        push = net_push(self.lam)
+        cell = (target_weights(push, self.counts) if self.channel == "weights"
+                else target_coefficients(push, self.counts, metric=self.metric))
         return torch.from_numpy(cell[self.s, self.y]).to(logits.dtype)
 
 
