@@ -8,9 +8,9 @@ the trifront sampler aimed at the user's region: every new trial spends the
 epsilon limit (under a privacy limit a smaller budget only adds noise), and
 only configurations within the gap limit add hypervolume, so the acquisition spends the new
 trials there, while the earlier trials stay in the sampler's model as data.
-The first new trial is the study's most accurate configuration moved into
+The first new trials are the study's most accurate configuration moved into
 the region (:func:`region_start`: the limit's epsilon, and the fair target at
-the gap limit).
+0, half the gap limit and the limit).
 
 The study's problem, search space, objectives and seed are the stored ones;
 the region is not a study setting. Each refinement is recorded in the study
@@ -125,33 +125,40 @@ def plan_refinement(
     )
 
 
+#: The fair targets a refinement starts from, in multiples of the gap limit.
+START_TARGETS = (0.0, 0.5, 1.0)
+
+
 def region_start(study: optuna.Study, space: SearchSpace, *, max_epsilon: float,
-                 max_unfairness: float | None) -> dict[str, float] | None:
-    """The configuration a refinement trains first: the study's best, moved into the region.
+                 max_unfairness: float | None) -> list[dict[str, float]]:
+    """The configurations a refinement trains first: the study's best, moved into the region.
 
     The completed trial with the best validation accuracy at epsilon <=
     ``max_epsilon`` (any epsilon when none is), with the target epsilon at
-    the limit and, when the region has a gap limit and the space the fair
-    target, ``fair_target = max_unfairness``: the most accurate
-    configuration found, steered to the gap the user asks for. The sampler's
-    models then start from a point inside the region.
+    the limit; when the region has a gap limit and the space the fair
+    target, once per fair target in ``START_TARGETS`` times the limit (0,
+    half of it, all of it: the gap a held-out split shows differs from the
+    training gap the target sets by that split's sampling noise, so the
+    search needs the slope, not one point). The sampler's models then start
+    from points inside the region.
 
     Returns:
-        Parameters within the space's bounds, or None without a completed trial.
+        Parameter sets within the space's bounds (none without a completed trial).
     """
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.values is not None and all(n in t.params for n in space.names)]
     if not done:
-        return None
+        return []
     inside = [t for t in done if t.values[1] <= max_epsilon] or done
     best = max(inside, key=lambda t: t.values[0])
     params = {n: best.params[n] for n in space.names}
     if space.parametrisation == "epsilon":
         params["target_epsilon"] = max_epsilon
+    starts = [params]
     if max_unfairness is not None and "fair_target" in space.names:
-        params["fair_target"] = max_unfairness
-    return {n: min(max(float(v), space[n].low), space[n].high) if not space[n].integer
-            else int(v) for n, v in params.items()}
+        starts = [{**params, "fair_target": share * max_unfairness} for share in START_TARGETS]
+    return [{n: min(max(float(v), space[n].low), space[n].high) if not space[n].integer
+             else int(v) for n, v in p.items()} for p in starts]
 
 
 def refine(
@@ -191,8 +198,7 @@ def refine(
     assert config.region is not None
     record_refinement(loaded, max_epsilon=config.region[0], max_unfairness=config.region[1],
                       trials=trials)
-    start = region_start(loaded, config.space, max_epsilon=config.region[0],
-                         max_unfairness=max_unfairness)
-    if start is not None:
+    for start in region_start(loaded, config.space, max_epsilon=config.region[0],
+                              max_unfairness=max_unfairness)[:trials]:
         loaded.enqueue_trial(start, user_attrs={"anchor": "region"})
     return run_study(config, progress=progress)

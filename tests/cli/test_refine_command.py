@@ -24,7 +24,7 @@ def refined(tmp_path_factory):
     old = [(t.params, t.values, t.user_attrs.get("seed")) for t in before.trials]
     settings = before.user_attrs[ATTR_KEY]
     code = main(["refine", "s", "--storage", f"sqlite:///{db}", "--max-epsilon", "1",
-                 "--max-unfairness", "0.05", "--trials", "3", "--jobs", "1",
+                 "--max-unfairness", "0.05", "--trials", "4", "--jobs", "1",
                  "--out", str(db.parent / "refined"), "--no-progress"])
     assert code == 0
     return db, old, settings
@@ -33,26 +33,27 @@ def refined(tmp_path_factory):
 def test_refine_adds_its_trials_to_the_same_study_and_keeps_the_rest(refined):
     db, old, settings = refined
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
-    assert len(study.trials) == 8
+    assert len(study.trials) == 9
     assert [(t.params, t.values, t.user_attrs.get("seed")) for t in study.trials[:5]] == old
     assert study.user_attrs[ATTR_KEY] == settings  # the region is not a study setting
     assert study.user_attrs[REFINEMENTS_KEY] == [
-        {"max_epsilon": 1.0, "max_unfairness": 0.05, "trials": 3, "first_trial": 5}]
+        {"max_epsilon": 1.0, "max_unfairness": 0.05, "trials": 4, "first_trial": 5}]
     new = study.trials[5:]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in new)
     assert all(t.user_attrs["region"] == [1.0, 0.05] for t in new)
     assert all("region" not in t.user_attrs for t in study.trials[:5])
-    # Every new trial spends the limit; the first is the study's most accurate
-    # configuration at epsilon <= 1, steered to the gap limit.
+    # Every new trial spends the limit; the first are the study's most accurate
+    # configuration at epsilon <= 1, steered to 0, half the gap limit and the limit.
     assert all(t.params["target_epsilon"] == 1.0 for t in new)
-    first = new[0]
-    assert first.user_attrs["anchor"] == "region" and first.params["fair_target"] == 0.05
+    assert [t.params["fair_target"] for t in new[:3]] == [0.0, 0.025, 0.05]
+    assert all(t.user_attrs["anchor"] == "region" for t in new[:3])
+    assert new[3].system_attrs["trifront:proposal"] == "model"
     done = [t for t in study.trials[:5] if t.values[1] <= 1.0]
     best = max(done, key=lambda t: t.values[0])
-    assert {k: v for k, v in first.params.items() if k not in ("target_epsilon", "fair_target")
-            } == {k: v for k, v in best.params.items() if k not in ("target_epsilon",
-                                                                    "fair_target")}
-    assert all(t.system_attrs["trifront:proposal"] == "model" for t in new[1:])
+    for t in new[:3]:
+        assert {k: v for k, v in t.params.items() if k not in ("target_epsilon", "fair_target")
+                } == {k: v for k, v in best.params.items() if k not in ("target_epsilon",
+                                                                        "fair_target")}
 
 
 def test_report_and_recommend_of_the_study_name_see_the_refined_trials(refined, capsys):
@@ -60,19 +61,19 @@ def test_report_and_recommend_of_the_study_name_see_the_refined_trials(refined, 
     out = db.parent / "report"
     assert main(["report", "s", "--storage", f"sqlite:///{db}", "--out", str(out),
                  "--no-reevaluate", "--no-png", "--no-progress"]) == 0
-    assert "Refined: trials 5–7 (asked for 3) aimed at ε ≤ 1 and gap ≤ 0.05" in (
+    assert "Refined: trials 5–8 (asked for 4) aimed at ε ≤ 1 and gap ≤ 0.05" in (
         out / "summary.md").read_text()
     report = json.loads((out / "report.json").read_text())
     assert report["refinements"][0]["first_trial"] == 5
     trials = (db.parent / "refined" / "trials.csv").read_text().splitlines()
-    assert len(trials) == 9  # header + every trial of the study
+    assert len(trials) == 10  # header + every trial of the study
 
 
 def test_the_original_run_command_still_resumes_a_refined_study(refined):
     db, _, _ = refined
-    assert _run(db, "--startup-trials", "3", trials=9) == 0
+    assert _run(db, "--startup-trials", "3", trials=10) == 0
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
-    assert len(study.trials) == 9 and "region" not in study.trials[-1].user_attrs
+    assert len(study.trials) == 10 and "region" not in study.trials[-1].user_attrs
 
 
 @pytest.fixture(scope="module")
