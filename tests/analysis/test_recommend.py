@@ -114,3 +114,17 @@ def test_a_configuration_that_does_not_beat_the_constant_predictor_is_never_chos
     assert result.choice is None
     assert result.to_dict()["constant_accuracy"] == pytest.approx(0.76)
     assert [o.trial for o in result.nearest] == [0]  # still shown, as an option
+
+
+def test_a_configuration_hidden_behind_a_lucky_run_is_still_considered():
+    # Trial 0's one validation run (0.85, gap 0.01) dominates trial 1 (0.84, 0.02), so only
+    # trial 0 is on the front; retrained, trial 0's validation gap is 0.05 (over the limit)
+    # and trial 1's stays 0.02: trial 1 is the answer at gap <= 0.03.
+    study = make_study(trials=[(0.85, 0.5, 0.01, 0.84, 0.05), (0.84, 0.9, 0.02, 0.835, 0.02),
+                               (0.80, 0.9, 0.2, 0.80, 0.2)])
+    runs = [{"seed": s, "accuracy": 0.80, "unfairness": 0.05, "epsilon": 0.5,
+             "train_seconds": 0.1} for s in (0, 1, 2)]
+    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs})
+    result = recommend(study, max_epsilon=1.0, max_unfairness=0.03, n_seeds=3, progress=False)
+    assert result.choice is not None and result.choice.trial == 1
+    assert result.n_candidates == 2  # the front (trial 0) and trial 1; trial 2 is far off
