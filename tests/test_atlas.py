@@ -16,6 +16,7 @@ from trifront.atlas import AtlasConfig, atlas_study_name, run_atlas
 from trifront.caveats import single_epsilon_caveats
 from trifront.errors import ConfigError
 from trifront.fairness.knobs import (
+    FAIR_TARGET_OFF_FROM,
     FAIR_WEIGHT_OFF_BELOW,
     REWEIGH_OFF_BELOW,
     THRESHOLDS_OFF_FROM,
@@ -216,8 +217,8 @@ def test_fair_end_counts_knobs_among_fair_configurations_that_beat_the_constant(
     end = fair_end(front, constant_validation=0.7)
     # Trial 3 is too unfair; trial 4 does not beat the constant predictor.
     assert end["n_configurations"] == 2
-    assert end["knob_counts"] == {"fair_weight": 1, "reweigh": 1, "group_thresholds": 0,
-                                  "none": 1}
+    assert end["knob_counts"] == {"fair_weight": 1, "reweigh": 1, "fair_target": 0,
+                                  "group_thresholds": 0, "none": 1}
     assert end["most_accurate"]["trial"] == 1
     assert end["most_accurate"]["knobs"] == ["fair_weight", "reweigh"]
     assert fair_end(front, constant_validation=0.9) is None
@@ -225,10 +226,10 @@ def test_fair_end_counts_knobs_among_fair_configurations_that_beat_the_constant(
 
 def test_knobs_on_uses_the_documented_off_zones():
     off = {"fair_weight": FAIR_WEIGHT_OFF_BELOW / 2, "reweigh": REWEIGH_OFF_BELOW / 2,
-           "group_thresholds": THRESHOLDS_OFF_FROM}
+           "group_thresholds": THRESHOLDS_OFF_FROM, "fair_target": FAIR_TARGET_OFF_FROM}
     assert knobs_on(off) == []
     on = {"fair_weight": FAIR_WEIGHT_OFF_BELOW, "reweigh": REWEIGH_OFF_BELOW,
-          "group_thresholds": THRESHOLDS_OFF_FROM * 0.99}
+          "group_thresholds": THRESHOLDS_OFF_FROM * 0.99, "fair_target": 0.0}
     assert knobs_on(on) == list(KNOBS)
     assert knobs_on({"clip": 1.0}) == []
 
