@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
 
 from trifront.analysis.reevaluate import (
     DEFAULT_SEEDS,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from typing import Any
 
+from trifront import forkserver
 from trifront.cli.common import (
     FRACTION,
     POSITIVE,
@@ -98,11 +100,14 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    settings = settings_from(args, config=args.config)
+    check_out_dir(settings.out)
+    if not settings.private_tuning and uses_local_pool(settings):
+        forkserver.start()  # its imports overlap with the driver's, just below
+
     from trifront.report.front import write_run_outputs
     from trifront.runner import RunConfig, run_study
 
-    settings = settings_from(args, config=args.config)
-    check_out_dir(settings.out)
     if settings.private_tuning:
         return _private(settings, args)
     problem = settings.problem()
@@ -125,6 +130,12 @@ def main(args: argparse.Namespace) -> int:
     print_front(paths["front.csv"], paths["trials.csv"])
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def uses_local_pool(settings: Any) -> bool:
+    """Whether the trials will run in the local process pool (``execution.make_executor``)."""
+    jobs = settings.jobs or os.cpu_count() or 1
+    return settings.dask is None and (jobs > 1 or settings.trial_timeout is not None)
 
 
 def _private(settings: Any, args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 
 from trifront.errors import ConfigError
 from trifront.execution.base import ExecutionError, Executor, Outcome, Task, run_task
+from trifront.forkserver import PRELOAD
 
 # Seconds a fresh worker may take to import torch and trifront before it counts as broken.
 WORKER_START_SECONDS = 120.0
@@ -97,7 +98,7 @@ class ProcessPool(Executor):
         # worker: no worker re-imports them (seconds of CPU each on a small
         # machine), and no fork ever copies the driver, which holds torch threads.
         self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["torch", "trifront.problem"])
+        self._ctx.set_forkserver_preload(list(PRELOAD))
         self._queue: deque[Task] = deque()
         self._workers = [self._spawn() for _ in range(jobs)]
 
