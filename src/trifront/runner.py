@@ -54,6 +54,12 @@ from trifront.study import (
 # Used as the epsilon coordinate of the reference point when epsilon is not
 # searched directly (noise parametrisation).
 DEFAULT_EPSILON_MAX = 10.0
+BATCH_ROUNDS = 2
+"""With worker processes, one model fit proposes this many rounds of the trials in flight.
+
+On the 24-trial demo study with two workers (trials of ~0.2 s against ~0.6 s per GP fit):
+one round per fit took 18.7-19.7 s, two rounds 14.8-15.4 s, with hypervolumes within the
+seed spread (bench/RESULTS.md, issue 19)."""
 REGION_EPSILON_SLACK = 2.0
 """A region's reference epsilon, in multiples of its limit: a configuration *at* the
 limit (where refine holds the target epsilon) must add hypervolume, which it does
@@ -288,8 +294,10 @@ def run_study(
         raise
     if isinstance(study.sampler, TrifrontSampler):
         # One proposal per free slot would make the driver the queue when a trial
-        # trains faster than a proposal is made: propose a batch of as many.
-        study.sampler.batch = executor.capacity
+        # trains faster than a proposal is made: with workers, one fit proposes for
+        # two rounds of the trials in flight (BATCH_ROUNDS; measured in bench/RESULTS.md).
+        capacity = executor.capacity
+        study.sampler.batch = capacity if capacity == 1 else BATCH_ROUNDS * capacity
     done = counted_trials(study)
     remaining = max(0, config.n_trials - done)
     # One torch thread in the driver (the sampler's tensors are tiny) and one per
