@@ -36,12 +36,7 @@ FAST = {"target_epsilon": 1.0, "clip": 2.0, "lr": 2.0, "batch_size": 512, "epoch
 COUNTS = np.array([[6000.0, 1000.0], [10000.0, 5000.0]])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_every_metric_has_a_channel():

@@ -27,12 +27,7 @@ from trifront.trial import evaluate
 FAST = {"target_epsilon": 1.0, "clip": 2.0, "lr": 2.0, "batch_size": 1024, "epochs": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------------------ off zones

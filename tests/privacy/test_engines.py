@@ -36,12 +36,7 @@ Z = stats.norm.isf(ALARM / 2)  # two-sided normal quantile, about 4.89
 CLIPPED_SUMS = {"fast": fast_engine.clipped_grad_sum, "opacus": opacus_engine.clipped_grad_sum}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _problem(n: int, d: int, seed: int, noise: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:

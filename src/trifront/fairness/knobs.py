@@ -192,7 +192,46 @@ def penalty_coefficients(
     return coef
 
 
-class FairPenalty:
+class _CellTerm:
+    """What a refreshed fair term holds: the cells, the released counts, the sums' noise.
+
+    :meth:`_release` is the one place a term reads the training rows during
+    training: the ``G x 2`` (group, label) sums of a per-example value in
+    ``[0, 1]`` (L2 sensitivity 1), with Gaussian noise of std ``sums_std``,
+    one release per call (:func:`noisy_cell_sums`).
+    """
+
+    def __init__(
+        self,
+        *,
+        metric: str,
+        s: np.ndarray,
+        y: np.ndarray,
+        counts: np.ndarray,
+        sums_std: float,
+        generator: torch.Generator,
+    ) -> None:
+        self.metric = metric
+        self.s = np.asarray(s, dtype=np.int64)
+        self.y = np.asarray(y, dtype=np.int64)
+        self.counts = np.asarray(counts, dtype=np.float64)
+        self.n_groups = self.counts.shape[0]
+        self.sums_std = float(sums_std)
+        self.generator = generator
+        self.refreshes = 0
+
+    def _release(self, values: np.ndarray) -> np.ndarray:
+        """One noisy release of the cell sums of ``values`` (counted in ``refreshes``)."""
+        self.refreshes += 1
+        return noisy_cell_sums(values, self.s, self.y, n_groups=self.n_groups,
+                               std=self.sums_std, generator=self.generator)
+
+    def _per_example(self, cell: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+        """Each example's entry of a ``G x 2`` table, as a tensor like ``like``."""
+        return torch.from_numpy(cell[self.s, self.y]).to(like.dtype)
+
+
+class FairPenalty(_CellTerm):
     """The fair-loss term of DP-SGD, refreshed from privatised statistics during training.
 
     An engine calls :meth:`refresh` with the current logits of all training
@@ -218,26 +257,9 @@ class FairPenalty:
         generator: Source of the sums' noise.
     """
 
-    def __init__(
-        self,
-        *,
-        weight: float,
-        metric: str,
-        s: np.ndarray,
-        y: np.ndarray,
-        counts: np.ndarray,
-        sums_std: float,
-        generator: torch.Generator,
-    ) -> None:
+    def __init__(self, *, weight: float, **cells: Any) -> None:
+        super().__init__(**cells)
         self.weight = float(weight)
-        self.metric = metric
-        self.s = np.asarray(s, dtype=np.int64)
-        self.y = np.asarray(y, dtype=np.int64)
-        self.counts = np.asarray(counts, dtype=np.float64)
-        self.n_groups = self.counts.shape[0]
-        self.sums_std = float(sums_std)
-        self.generator = generator
-        self.refreshes = 0
         self.last_coefficients: np.ndarray | None = None
 
     def refresh(self, logits: torch.Tensor) -> torch.Tensor:
@@ -249,17 +271,10 @@ class FairPenalty:
         Returns:
             ``coef_i = a[s_i, y_i]``, shape ``(n,)``, in the logits' dtype.
         """
-        prob = torch.sigmoid(logits.detach().double()).numpy()
-        sums = noisy_cell_sums(
-            prob, self.s, self.y, n_groups=self.n_groups, std=self.sums_std,
-            generator=self.generator,
-        )
-        coef = penalty_coefficients(
-            self.counts, sums, weight=self.weight, metric=self.metric
-        )
-        self.refreshes += 1
+        sums = self._release(torch.sigmoid(logits.detach().double()).numpy())
+        coef = penalty_coefficients(self.counts, sums, weight=self.weight, metric=self.metric)
         self.last_coefficients = coef
-        return torch.from_numpy(coef[self.s, self.y]).to(logits.dtype)
+        return self._per_example(coef, logits)
 
 
 FAIR_TARGET_CHANNELS: dict[str, str] = {
@@ -362,7 +377,7 @@ def target_coefficients(nu: np.ndarray, counts: np.ndarray, *, metric: str) -> n
     return coef
 
 
-class FairTarget:
+class FairTarget(_CellTerm):
     """The fair target: a Lagrangian method that steers the decisions' gap to a target.
 
     DP-FERMI's class of method (a fairness term trained with DP-SGD whose
@@ -391,30 +406,13 @@ class FairTarget:
         generator: Source of the releases' noise.
     """
 
-    def __init__(
-        self,
-        *,
-        target: float,
-        metric: str,
-        s: np.ndarray,
-        y: np.ndarray,
-        counts: np.ndarray,
-        sums_std: float,
-        generator: torch.Generator,
-    ) -> None:
+    def __init__(self, *, target: float, metric: str, **cells: Any) -> None:
         if metric not in FAIR_TARGET_CHANNELS:
             raise unknown_name("fairness metric", metric, FAIRNESS_METRICS)
+        super().__init__(metric=metric, **cells)
         self.target = float(target)
-        self.metric = metric
         self.channel = FAIR_TARGET_CHANNELS[metric]
-        self.s = np.asarray(s, dtype=np.int64)
-        self.y = np.asarray(y, dtype=np.int64)
-        self.counts = np.asarray(counts, dtype=np.float64)
-        self.n_groups = self.counts.shape[0]
-        self.sums_std = float(sums_std)
-        self.generator = generator
         self.lam = np.zeros((2, *self.counts.shape))
-        self.refreshes = 0
 
     def refresh(self, logits: torch.Tensor) -> torch.Tensor:
         """Release the decision sums at the current model; return the per-example values.
@@ -426,16 +424,13 @@ class FairTarget:
             Shape ``(n,)``, in the logits' dtype: each example's loss weight
             (weights channel) or its coefficient ``a_i`` (coefficients channel).
         """
-        decisions = (logits.detach() > 0).double().numpy()
-        sums = noisy_cell_sums(decisions, self.s, self.y, n_groups=self.n_groups,
-                               std=self.sums_std, generator=self.generator)
+        sums = self._release((logits.detach() > 0).double().numpy())
         self.lam = adapt_multipliers(self.lam, self.counts, sums, target=self.target,
                                      metric=self.metric)
-        self.refreshes += 1
         push = net_push(self.lam)
         cell = (target_weights(push, self.counts) if self.channel == "weights"
                 else target_coefficients(push, self.counts, metric=self.metric))
-        return torch.from_numpy(cell[self.s, self.y]).to(logits.dtype)
+        return self._per_example(cell, logits)
 
 
 class SummedTerms:
