@@ -32,8 +32,8 @@ import optuna
 import torch
 
 from trifront.objectives import DIRECTIONS, reference_point
-from trifront.runner import known_target_epsilon
 from trifront.search import ACQUISITIONS, TrifrontSampler
+from trifront.search.known import known_target_epsilon
 from trifront.search.sampler import MODEL_DATA
 from trifront.space import SearchSpace
 

@@ -37,6 +37,7 @@ from trifront.execution import (
 from trifront.objectives import OBJECTIVES, parse_objectives, reference_point
 from trifront.problem import Problem, TrialResult
 from trifront.search import TrifrontSampler, make_sampler
+from trifront.search.known import known_target_epsilon
 from trifront.settings import DEFAULT_STORAGE, Settings
 from trifront.space import SearchSpace
 from trifront.study import (
@@ -189,17 +190,6 @@ class RunConfig:
         if self.objectives != OBJECTIVES:
             out[SEARCHED_KEY] = list(self.objectives)
         return out
-
-
-def known_target_epsilon(params: Mapping[str, Any]) -> Any:
-    """The known privacy objective of the epsilon parametrisation.
-
-    The trial solves sigma so that the accounted epsilon is at most the target
-    and within 1% of it, so the target is the objective up to that tolerance.
-    Returned as given (no ``float()``): the sampler calls it on tensors to get
-    gradients of the acquisition through it.
-    """
-    return params["target_epsilon"]
 
 
 def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:

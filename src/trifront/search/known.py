@@ -9,7 +9,7 @@ tensors, else point by point with finite differences (``PointwiseKnown``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import torch
@@ -20,7 +20,7 @@ from trifront.search.encoding import Space
 from trifront.search.model import ModelUnavailable
 from trifront.search.transforms import to_hv_torch
 
-__all__ = ["KnownObjective", "PointwiseKnown", "known_function"]
+__all__ = ["KnownObjective", "PointwiseKnown", "known_function", "known_target_epsilon"]
 
 KnownObjective = Callable[[dict[str, Any]], Any]
 """A known objective: params -> value in natural units.
@@ -64,6 +64,17 @@ class PointwiseKnown(torch.autograd.Function):
             width = up[..., j] - down[..., j]
             grad[..., j] = (ctx.evaluate(up) - ctx.evaluate(down)) / width
         return grad * grad_out.unsqueeze(-1), None, None
+
+
+def known_target_epsilon(params: Mapping[str, Any]) -> Any:
+    """The known privacy objective of the epsilon parametrisation.
+
+    The trial solves sigma so that the accounted epsilon is at most the target
+    and within 1% of it, so the target is the objective up to that tolerance.
+    Returned as given (no ``float()``): the sampler calls it on tensors to get
+    gradients of the acquisition through it.
+    """
+    return params["target_epsilon"]
 
 
 def known_function(

@@ -109,7 +109,7 @@ def _dtlz2() -> BenchProblem:
 def _adult(model: str, *, two_d: bool = False) -> BenchProblem:
     from trifront.objectives import reference_point
     from trifront.problem import Problem
-    from trifront.runner import known_target_epsilon
+    from trifront.search.known import known_target_epsilon
     from trifront.space import SearchSpace
     from trifront.study import trial_seed
     from trifront.trial import evaluate as train_and_score
