@@ -14,6 +14,7 @@ import math
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -421,12 +422,19 @@ def _drive(
         try:
             mark(study)
         except Exception:
-            # An interrupt inside a storage call can leave this connection unusable:
-            # mark through a fresh one. If the storage itself failed, a resume recovers.
-            try:
-                mark(optuna.load_study(study_name=study.study_name, storage=config.storage))
-            except Exception:
-                pass
+            # An interrupt inside a storage call can leave this connection unusable, and
+            # holding SQLite's write lock in a transaction it never ended: end it, then
+            # mark through a fresh connection (a few tries while the lock clears). If
+            # the storage itself failed, a resume recovers.
+            with contextlib.suppress(Exception):
+                study._storage.remove_session()
+            for _ in range(3):
+                try:
+                    mark(optuna.load_study(study_name=study.study_name,
+                                           storage=config.storage))
+                    break
+                except Exception:
+                    time.sleep(0.2)
         if ctrl_c and not isinstance(exc, KeyboardInterrupt):
             raise KeyboardInterrupt from exc
         raise
