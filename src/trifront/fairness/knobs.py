@@ -1,4 +1,4 @@
-"""The fairness knobs that keep the DP guarantee: λ (fair loss), α (reweighing), thresholds.
+"""The fairness knobs that keep the DP guarantee: λ, α, the fair target, thresholds.
 
 * **Fair-loss weight λ** (:class:`FairPenalty`): DP-SGD on ``ℓ_i + r_i`` with
   ``r_i = a_{c(i)} * sigmoid(z_i)``: a per-example term of example ``i``'s own
@@ -21,6 +21,10 @@
 * **Reweighing strength α** (:func:`reweighing_weights`): Kamiran–Calders
   weights ``P(g) P(y) / P(g, y)`` from the privatised counts, raised to α and
   normalised to mean 1; each per-example loss is weighted *before* clipping.
+* **Fair target** (:class:`FairTarget`): a Lagrangian method that steers the
+  training decisions' gap to a target, from privatised sums of the decisions
+  ``1[z_i > 0]`` (one release per refresh); its multipliers act through loss
+  weights or the coefficients of the term above (:data:`FAIR_TARGET_CHANNELS`).
 * **Group thresholds**: see :mod:`trifront.fairness.thresholds`.
 
 Each knob at 0 / off is plain DP-SGD: no statistic is released and the loss,
@@ -73,6 +77,7 @@ class Knobs:
         fair_weight: λ ``>= 0`` (0: off).
         reweigh: α in ``[0, REWEIGH_MAX]`` (0: off; 1: Kamiran–Calders).
         group_thresholds: Target gap of the per-group thresholds, or None (off).
+        fair_target: Gap the fair target steers training to, or None (off).
     """
 
     fair_weight: float = 0.0
