@@ -69,6 +69,33 @@ def test_schedule_counts_every_canary_whatever_is_included():
     assert plans == [(q, steps, ds.n_train_public + 20)] * 3
 
 
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_canaries_are_plain_dp_sgd_rows_under_refreshed_terms(fill):
+    """The rows after the data (canaries) get coefficient 0 and weight 1, and read nothing."""
+    from trifront.trial import _PaddedFairTerm
+
+    seen = []
+
+    class Inner:
+        def refresh(self, logits):
+            seen.append(len(logits))
+            return torch.full_like(logits, 7.0)
+
+    out = _PaddedFairTerm(Inner(), 5, fill).refresh(torch.zeros(8))
+    assert seen == [5]  # the term never sees the canaries' logits
+    assert out.tolist() == [7.0] * 5 + [fill] * 3
+
+
+def test_a_run_with_canaries_trains_under_every_refreshed_knob():
+    p = _problem()
+    ds = p.validate()
+    rows = make_canaries(ds.n_features, 10, norm=20.0, seed=0)
+    params = {"target_epsilon": 1.0, **PARAMS, "epochs": 1, "fair_weight": 0.5,
+              "fair_target": 0.0}
+    f = fit(p, params, seed=0, extra=ExtraRows(rows, np.zeros(10), public_count=10))
+    assert f.knobs.fair_target == 0.0 and f.knobs.fair_weight == 0.5
+
+
 def test_observer_sees_the_same_noisy_sums_in_both_engines():
     """The white-box hook: both engines report the same clipped sum at every step.
 

@@ -110,7 +110,7 @@ def plan_privacy(
     q, steps = sampling_schedule(
         n_train=n_public, batch_size=int(params["batch_size"]), epochs=int(params["epochs"])
     )
-    n_sums = len(epoch_starts(steps, q)) * knobs.sums_per_refresh
+    n_sums = sum_releases(knobs, steps=steps, sample_rate=q)
     wanted: dict[str, Any] = {"counts": knobs.needs_counts, "n_sums": n_sums,
                               "histograms": knobs.group_thresholds is not None}
     any_stats = knobs.needs_counts or n_sums > 0 or knobs.group_thresholds is not None
@@ -154,6 +154,11 @@ class ExtraRows:
     X: np.ndarray
     y: np.ndarray
     public_count: int
+
+
+def sum_releases(knobs: Knobs, *, steps: int, sample_rate: float) -> int:
+    """How many cell-sum releases a run makes: one per refresh for λ and one for the target."""
+    return len(epoch_starts(steps, sample_rate)) * knobs.sums_per_refresh
 
 
 class _PaddedFairTerm:
@@ -507,7 +512,7 @@ def _check_plan_covers(
         raise ConfigError(f"the plan's schedule (q={plan.sample_rate}, T={plan.steps}) is not "
                           f"this run's (q={q}, T={steps}).")
     stats = plan.stats
-    n_sums = len(epoch_starts(steps, q)) * knobs.sums_per_refresh
+    n_sums = sum_releases(knobs, steps=steps, sample_rate=q)
     missing = [name for name, needed, released in (
         ("counts", knobs.needs_counts, stats.counts < math.inf),
         ("sums", n_sums > 0, stats.sums < math.inf and stats.n_sums >= n_sums),
