@@ -12,7 +12,7 @@ from dataclasses import asdict
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 
-from trifront.analysis.reevaluate import NONPRIVATE_KEY, reevaluation_seeds
+from trifront.analysis.reevaluate import NONPRIVATE_KEY, VAL_SCORING, reevaluation_seeds
 from trifront.analysis.references import Reference
 from trifront.problem import Problem
 from trifront.space import SearchSpace
@@ -75,8 +75,9 @@ def make_study(name: str = "hand", *, storage: str | None = None, seeds: int = 3
                          t.values[1], "train_seconds": 0.1}
                         for s, d in zip(reevaluation_seeds(study, t, seeds),
                                         (-0.002, 0.0, 0.002), strict=False)]
+                scoring = {"scoring": VAL_SCORING} if split == "val" else {}
                 study.set_user_attr(f"{split}_eval:{t.number}",
-                                    {"params": t.params, "runs": runs})
+                                    {"params": t.params, "runs": runs, **scoring})
         best = max(study.trials, key=lambda t: t.values[0])
         params = {**best.params, "target_epsilon": math.inf}
         runs = [{"seed": s, "accuracy": 0.86, "unfairness": 0.19, "epsilon": math.inf,

@@ -110,6 +110,13 @@ def single_epsilon_caveats(
             "the scores, the choice among configurations and the constant predictor's rate "
             "read the training rows without privacy too."
         )
+    elif n_trials is not None:
+        lines.append(
+            "`trifront recommend` chooses among the configurations by retraining each on "
+            "folds of the non-test rows, the training rows included, and scoring every run "
+            "on the fold it did not train on, so its choice reads the training rows without "
+            "privacy too."
+        )
     return lines
 
 

@@ -11,7 +11,9 @@ import pytest
 from handmade import make_study
 
 from trifront.analysis.recommend import check_limits, recommend
+from trifront.analysis.reevaluate import VAL_SCORING
 from trifront.cli.evaluate import evaluate_command
+from trifront.crossval import scored_majority_rate
 from trifront.errors import ConfigError
 from trifront.problem import Problem
 
@@ -109,10 +111,14 @@ def test_a_configuration_that_does_not_beat_the_constant_predictor_is_never_chos
     study = make_study(trials=[(0.77, 0.3, 0.01, 0.80, 0.01)])
     runs = [{"seed": s, "accuracy": 0.75, "unfairness": 0.01, "epsilon": 0.3,
              "train_seconds": 0.1} for s in (0, 1, 2)]
-    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs})
+    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs,
+                                       "scoring": VAL_SCORING})
     result = recommend(study, max_epsilon=1.0, max_unfairness=1.0, n_seeds=3, progress=False)
     assert result.choice is None
-    assert result.to_dict()["constant_accuracy"] == pytest.approx(0.76)
+    # The constant predictor on the rows the runs were scored on: every non-test row.
+    ds = Problem().data()
+    assert result.to_dict()["constant_accuracy"] == pytest.approx(
+        scored_majority_rate(ds, cv_folds=5))
     assert [o.trial for o in result.nearest] == [0]  # still shown, as an option
 
 
@@ -124,7 +130,8 @@ def test_a_configuration_hidden_behind_a_lucky_run_is_still_considered():
                                (0.80, 0.9, 0.2, 0.80, 0.2)])
     runs = [{"seed": s, "accuracy": 0.80, "unfairness": 0.05, "epsilon": 0.5,
              "train_seconds": 0.1} for s in (0, 1, 2)]
-    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs})
+    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs,
+                                       "scoring": VAL_SCORING})
     result = recommend(study, max_epsilon=1.0, max_unfairness=0.03, n_seeds=3, progress=False)
     assert result.choice is not None and result.choice.trial == 1
     assert result.n_candidates == 2  # the front (trial 0) and trial 1; trial 2 is far off

@@ -1,8 +1,9 @@
 """Which configuration to deploy under limits on epsilon and on the fairness gap.
 
 The recommendation is the configuration of the validation Pareto front whose
-*validation re-evaluation* (mean over the seeds, see ``analysis.reevaluate``)
-has the best accuracy while its epsilon is at most ``max_epsilon`` and its mean
+*validation re-evaluation* (mean over the runs, each trained without one fold
+of the non-test rows and scored on it, see ``analysis.reevaluate``) has the
+best accuracy while its epsilon is at most ``max_epsilon`` and its mean
 validation gap at most ``max_unfairness``; the test split then scores that one
 configuration only, so its test numbers are not inflated by the choice.
 Epsilon is a property of the training run (sigma, q, steps), the same for
@@ -30,9 +31,11 @@ from trifront.analysis.reevaluate import (
 )
 from trifront.analysis.tradeoffs import Limits, best_under
 from trifront.caveats import CAVEATS, active_caveats, caveat_flags
+from trifront.crossval import scored_majority_rate
+from trifront.datasets.folds import folds_for
 from trifront.errors import ConfigError
-from trifront.problem import Problem
-from trifront.study import study_problem, study_settings
+from trifront.problem import VAL_FRACTION, Problem
+from trifront.study import study_problem
 
 __all__ = ["Option", "Recommendation", "check_limits", "constant_test_accuracy", "recommend"]
 
@@ -76,8 +79,9 @@ class Option:
         test_accuracy_std: Sample std of the test accuracy (NaN for one seed).
         test_unfairness: Mean test fairness gap over ``seeds``.
         test_unfairness_std: Sample std of the test gap (NaN for one seed).
-        val_accuracy: Mean validation accuracy over ``seeds`` (what chose it).
-        val_unfairness: Mean validation gap over ``seeds``.
+        val_accuracy: Mean validation accuracy over ``seeds`` (what chose it):
+            each run scored on its own held-out fold of the non-test rows.
+        val_unfairness: Mean validation gap over ``seeds``, scored the same way.
         seeds: Public seeds of the re-evaluations.
         uses_sensitive_at_prediction: Its decisions need the sensitive
             attribute (per-group thresholds).
@@ -120,7 +124,8 @@ class Recommendation:
             violation of the limits); otherwise empty.
         n_candidates: Configurations re-evaluated.
         constant_accuracy: Accuracy of the constant majority-class predictor
-            on the rows the choice is made on (validation).
+            on the rows the choice is made on (every non-test row, each held
+            out by one validation run).
         constant_test_accuracy: Its accuracy on the test split (the majority
             class of the training rows, predicted for every test row): what
             deploying it gives when it is the honest choice.
@@ -239,10 +244,13 @@ def recommend(
     The front configurations that can meet the epsilon limit (epsilon is known
     without training), and the most accurate trials off the front near the
     limits (:func:`region_trials`), are retrained with ``n_seeds`` public seeds
-    and scored on the **validation** split; the best mean validation accuracy whose mean
-    validation gap meets the limit is chosen. Only the chosen configuration is
-    then retrained on the same seeds and scored on the **test** split, so its
-    test numbers are an unbiased estimate (choosing by test would not be).
+    and scored on **validation** rows: run ``r`` trains without fold ``r mod 5``
+    of the non-test rows and is scored on it, so five runs score every non-test
+    row once and the choice does not rest on one split's luck. The best mean
+    validation accuracy whose mean validation gap meets the limit is chosen.
+    Only the chosen configuration is then retrained on the same seeds and
+    scored on the **test** split, so its test numbers are an unbiased estimate
+    (choosing by test would not be).
     A configuration whose mean validation accuracy does not beat the constant
     predictor (free: epsilon 0, gap 0) is never chosen. When none qualifies,
     the ``N_NEAREST`` options with the smallest relative violation (also by
@@ -264,7 +272,8 @@ def recommend(
     problem = study_problem(study)
     front = front_trials(study)
     by_number = {t.number: t for t in front}
-    constant = float(study_settings(study).get("majority_rate", math.nan))
+    # The free constant predictor, on the rows the runs are scored on (every non-test row).
+    constant = scored_majority_rate(problem.data(), cv_folds=folds_for(VAL_FRACTION))
     flags = caveat_flags(t.user_attrs for t in study.get_trials(deepcopy=False))
 
     def on_val(numbers: list[int]) -> pd.DataFrame:
