@@ -56,12 +56,6 @@ from trifront.study import (
 # Used as the epsilon coordinate of the reference point when epsilon is not
 # searched directly (noise parametrisation).
 DEFAULT_EPSILON_MAX = 10.0
-BATCH_ROUNDS = 2
-"""With worker processes, one model fit proposes this many rounds of the trials in flight.
-
-On the 24-trial demo study with two workers (trials of ~0.2 s against ~0.6 s per GP fit):
-one round per fit took 18.7-19.7 s, two rounds 14.8-15.4 s, with hypervolumes within the
-seed spread (bench/RESULTS.md, issue 19)."""
 REGION_EPSILON_SLACK = 2.0
 """A region's reference epsilon, in multiples of its limit: a configuration *at* the
 limit (where refine holds the target epsilon) must add hypervolume, which it does
@@ -283,12 +277,6 @@ def run_study(
     except BaseException:
         executor.close()
         raise
-    if isinstance(study.sampler, TrifrontSampler):
-        # One proposal per free slot would make the driver the queue when a trial
-        # trains faster than a proposal is made: with workers, one fit proposes for
-        # two rounds of the trials in flight (BATCH_ROUNDS; measured in bench/RESULTS.md).
-        capacity = executor.capacity
-        study.sampler.batch = capacity if capacity == 1 else BATCH_ROUNDS * capacity
     done = counted_trials(study)
     remaining = max(0, config.n_trials - done)
     # One torch thread in the driver (the sampler's tensors are tiny) and one per
@@ -378,6 +366,13 @@ def _drive(
         if interrupted is not None and interrupted.is_set():
             raise KeyboardInterrupt
 
+    sampler = study.sampler if isinstance(study.sampler, TrifrontSampler) else None
+    # One proposal per free slot would make the driver the queue when a trial trains
+    # faster than a proposal is made: with workers, one fit proposes every trial that
+    # can be in flight (with two workers five: each worker's trial, the one in its
+    # pipe, one queued) and the one asked when the next slot frees; never more than
+    # the study still needs (measured in bench/RESULTS.md, issue 19).
+    batch = 1 if executor.capacity == 1 else executor.capacity + 1
     distributions = config.space.distributions()
     in_flight: dict[int, optuna.Trial] = {}
     asked = 0
@@ -389,6 +384,8 @@ def _drive(
         while asked < remaining or in_flight:
             check()
             while asked < remaining and len(in_flight) < executor.capacity:
+                if sampler is not None:
+                    sampler.batch = min(batch, remaining - asked)
                 trial = study.ask(distributions)
                 in_flight[trial.number] = trial
                 asked += 1

@@ -6,6 +6,7 @@ import sys
 
 import optuna
 import pytest
+from fault_injection import FaultyTrials
 from optuna.trial import TrialState
 
 from trifront.errors import ConfigError
@@ -19,6 +20,7 @@ from trifront.execution import (
     make_executor,
 )
 from trifront.problem import Problem
+from trifront.study import trial_seed
 
 TINY_SPACE = """
 [space.epochs]
@@ -90,6 +92,45 @@ def test_pool_returns_outcomes_from_its_workers_and_matches_inline():
         assert o.worker != expected.worker  # another process
         # Same seed, same parameters: the same numbers as in the driver.
         assert o.result.values == pytest.approx(expected.result.values)
+
+
+def _all_outcomes(pool, n):
+    outcomes = []
+    while len(outcomes) < n:
+        got = pool.wait()
+        assert got, f"the pool lost tasks: {len(outcomes)} of {n} came back"
+        outcomes += got
+    return {o.key: o for o in outcomes}
+
+
+def test_a_task_held_behind_a_dying_trial_goes_back_to_the_queue():
+    # One worker holds two tasks (PREFETCH): the first kills its process, the second,
+    # which never started, must run on the replacement worker, not vanish or fail.
+    problem = Problem(reproducible=True)
+    faulty = FaultyTrials(faults="0:die")
+    with ProcessPool(1, initializer=problem.validate) as pool:
+        assert pool.capacity == 3
+        for number in range(2):
+            pool.submit(Task(key=number, problem=problem, params=PARAMS,
+                             seed=trial_seed(0, number), evaluate=faulty))
+        outcomes = _all_outcomes(pool, 2)
+    assert outcomes[0].result is None and outcomes[0].error.startswith("worker died")
+    assert outcomes[1].error is None and outcomes[1].result is not None
+    assert outcomes[1].worker != outcomes[0].worker  # the replacement trained it
+
+
+def test_a_held_task_is_timed_from_when_it_starts_not_when_it_was_sent():
+    # Both tasks go to the one worker at once; each takes ~2.2 s against a 4 s timeout.
+    # Timed from when it was sent, the second would be killed at 4 s, ~1.8 s into its run.
+    problem = Problem(reproducible=True)
+    slow = FaultyTrials(delay=2.0)
+    with ProcessPool(1, initializer=problem.validate, trial_timeout=4.0) as pool:
+        for number in range(2):
+            pool.submit(Task(key=number, problem=problem, params=PARAMS, seed=number,
+                             evaluate=slow))
+        outcomes = _all_outcomes(pool, 2)
+    assert [outcomes[k].error for k in (0, 1)] == [None, None]
+    assert outcomes[0].worker == outcomes[1].worker  # no worker was killed
 
 
 def test_jobs_2_keeps_two_trials_in_flight_and_records_where_and_how_long(tmp_path):

@@ -15,7 +15,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -25,6 +25,10 @@ from trifront.forkserver import PRELOAD
 
 # Seconds a fresh worker may take to import torch and trifront before it counts as broken.
 WORKER_START_SECONDS = 120.0
+#: Tasks a busy worker holds in its pipe beyond the one it trains. The driver hands
+#: out tasks only between its own steps; a worker that holds its next task starts it
+#: the moment it finishes one, even while the driver fits a model for a second.
+PREFETCH = 1
 
 
 @dataclass
@@ -32,8 +36,14 @@ class _Worker:
     process: Any  # multiprocessing.process.BaseProcess
     conn: Connection
     ready: bool = False
-    task: Task | None = None
-    started: float = 0.0  # time.monotonic() when the task was sent
+    # Tasks sent, in order: the first is training (or about to), the rest wait in the pipe.
+    tasks: deque[Task] = field(default_factory=deque)
+    started: float = 0.0  # time.monotonic() when the first task started
+
+    @property
+    def task(self) -> Task | None:
+        """The task training now (None when idle)."""
+        return self.tasks[0] if self.tasks else None
 
 
 def _worker_main(conn: Connection, initializer: Callable[[], object] | None) -> None:
@@ -56,6 +66,7 @@ def _worker_main(conn: Connection, initializer: Callable[[], object] | None) -> 
             return
         if task is None:
             return
+        conn.send(("start", time.time()))
         conn.send(("done", run_task(task, worker=name)))
 
 
@@ -66,8 +77,10 @@ class ProcessPool(Executor):
     from the driver, which holds torch threads) and keep their loaded data
     between trials. A worker that dies, or is killed because
     its trial exceeded ``trial_timeout``, fails only its trial and is replaced.
-    ``capacity`` is ``jobs + 1``: one task waits in the driver's queue, so a
-    worker never idles while the driver proposes.
+    ``capacity`` is ``2 * jobs + 1``: each worker trains one task and holds
+    the next in its pipe (``PREFETCH``), and one more waits in the driver's
+    queue, so a worker never idles while the driver fits a model. A task held
+    by a worker whose trial dies or times out goes back to the queue's front.
 
     Args:
         jobs: Number of worker processes.
@@ -89,9 +102,9 @@ class ProcessPool(Executor):
     ) -> None:
         if jobs < 1:
             raise ConfigError(f"`jobs >= 1` must hold, but got jobs={jobs}.")
-        # One task queued ahead: a worker that finishes starts the next trial at
-        # once, while the driver tells the result and proposes the one after.
-        self.capacity = jobs + 1
+        # A task ahead in each worker's pipe and one in the queue: a worker that
+        # finishes starts its next trial at once, while the driver proposes.
+        self.capacity = jobs * (1 + PREFETCH) + 1
         self.trial_timeout = trial_timeout
         self._initializer = initializer
         # A fork server that has imported torch and trifront once forks each
@@ -117,17 +130,21 @@ class ProcessPool(Executor):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        for w in self._workers:
-            if not self._queue:
-                return
-            if w.ready and w.task is None:
-                w.task = self._queue.popleft()
-                w.started = time.monotonic()
-                w.conn.send(w.task)
+        # Idle workers first; then one more to each busy worker (PREFETCH).
+        for depth in range(1, PREFETCH + 2):
+            for w in self._workers:
+                if not self._queue:
+                    return
+                if w.ready and len(w.tasks) < depth:
+                    task = self._queue.popleft()
+                    if not w.tasks:
+                        w.started = time.monotonic()
+                    w.tasks.append(task)
+                    w.conn.send(task)
 
     def wait(self) -> list[Outcome]:
         while True:
-            if not self._queue and all(w.task is None for w in self._workers):
+            if not self._queue and not any(w.tasks for w in self._workers):
                 return []
             self._dispatch()
             wait(
@@ -159,9 +176,12 @@ class ProcessPool(Executor):
                 break
             if kind == "ready":
                 w.ready = True
-            elif kind == "done" and w.task is not None:
+            elif kind == "start":  # the worker's wall clock when it took its next task
+                w.started = time.monotonic() - max(0.0, time.time() - payload)
+            elif kind == "done" and w.tasks:
                 out.append(payload)
-                w.task = None
+                w.tasks.popleft()
+                w.started = time.monotonic()  # until its "start" says when the next began
         return out
 
     def _timed_out(self, w: _Worker) -> bool:
@@ -197,6 +217,9 @@ class ProcessPool(Executor):
         self._workers[index] = self._spawn()
         if w.task is None:
             return late
+        # The tasks waiting in its pipe never started: they go back to the queue's front.
+        waiting = list(w.tasks)[1:]
+        self._queue.extendleft(reversed(waiting))
         now = time.monotonic()
         if reason is None:
             reason = f"worker died (exit code {w.process.exitcode})"

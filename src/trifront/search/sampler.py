@@ -162,7 +162,7 @@ class TrifrontSampler(BaseSampler):
             for and the next ``batch - 1`` asks, which get the queued
             candidates without a proposal of their own (their
             ``trifront:model_data`` names the trial whose proposal made them).
-            The runner sets it to the number of trials in flight (three with
+            The runner sets it to the number of trials in flight (five with
             two workers), so the driver fits once per batch.
         objectives: The searched objectives (``objectives.OBJECTIVE_SETS``).
             An objective not searched gets no GP and a constant above the
