@@ -8,13 +8,15 @@ For each problem (Adult, logistic regression, group thresholds off, at
 * **plain**: one default 80-trial study;
 
 then ``recommend --max-epsilon 1 --max-unfairness G`` on each: the choice is
-made on validation (5 seeds) and scored on test (5 seeds). Prints the test
+made on validation (5 runs, each scored on its own held-out fold of the
+non-test rows) and scored on test (5 seeds). Prints the test
 means, how many trials each study spent inside the region, and the times.
 
 Usage::
 
     python bench/refine.py                       # both problems, seeds 0,1
     python bench/refine.py --problems dp --seeds 0 --jobs 2
+    python bench/refine.py --arms refine --keep DIR --reuse   # recommend again on kept studies
 
 Writes ``bench/results/refine.json``. Not a test: every run's noise is secret,
 so each study is a sample.
@@ -49,7 +51,7 @@ def _in_region(study, gap: float) -> int:
 
 def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: int,
             workdir: Path, reweigh_high: float | None = None, delta: float = 1e-5,
-            sensitive_input: bool = True) -> dict:
+            sensitive_input: bool = True, reuse: bool = False) -> dict:
     metric, gap, target = PROBLEMS[problem]
     storage = f"sqlite:///{workdir}/{problem}-{arm}-{seed}.db"
     name = f"{problem}-{arm}-{seed}"
@@ -58,13 +60,16 @@ def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: i
                   delta=delta, **({} if sensitive_input else {"no_sensitive_input": True}),
                   space={"reweigh": {"high": reweigh_high}} if reweigh_high else {})
     start = time.perf_counter()
-    if arm == "plain":
+    if reuse:
+        if not (workdir / f"{name}.db").exists():
+            raise SystemExit(f"--reuse: no study {workdir / f'{name}.db'}")
+    elif arm == "plain":
         trifront.run(trials=base + extra, **common)
     else:
         trifront.run(trials=base, **common)
         refine(storage=storage, study=name, trials=extra, max_epsilon=MAX_EPSILON,
                max_unfairness=gap, execution=ExecutionConfig(jobs=jobs), progress=False)
-    study_seconds = time.perf_counter() - start
+    study_seconds = None if reuse else time.perf_counter() - start
     study = load_study(storage, name)
     start = time.perf_counter()
     rec = recommend(study, max_epsilon=MAX_EPSILON, max_unfairness=gap, progress=False)
@@ -84,10 +89,10 @@ def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: i
         "params": None if o is None else o.params,
         "constant": o is None,
     }
+    took = "reused" if study_seconds is None else f"{study_seconds:.0f} s"
     print(f"{problem} {arm} seed {seed}: test acc {row['test_accuracy']:.4f} gap "
           f"{row['test_unfairness']:.4f} ({row['in_region']} of {row['trials']} trials in the "
-          f"region; study {study_seconds:.0f} s, recommend {row['recommend_seconds']:.0f} s)",
-          flush=True)
+          f"region; study {took}, recommend {row['recommend_seconds']:.0f} s)", flush=True)
     return row
 
 
@@ -107,8 +112,12 @@ def main() -> None:
                         help="the model does not read the sensitive attribute as an input")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep the study databases in DIR (default: a temporary folder)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: run only recommend, on the studies kept in DIR")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "refine.json"))
     args = parser.parse_args()
+    if args.reuse and not args.keep:
+        parser.error("--reuse needs --keep DIR (the folder of the kept studies)")
     if args.delta == "n2":
         from trifront.problem import Problem
 
@@ -125,7 +134,8 @@ def main() -> None:
                     rows.append(run_arm(arm, problem, seed=seed, base=args.base,
                                         extra=args.extra, jobs=args.jobs, workdir=Path(tmp),
                                         reweigh_high=args.reweigh_high, delta=delta,
-                                        sensitive_input=not args.no_sensitive_input))
+                                        sensitive_input=not args.no_sensitive_input,
+                                        reuse=args.reuse))
     print("\n| problem | arm | test accuracy by seed | test gap by seed | trials in region |")
     print("|---|---|---|---|---|")
     for problem in args.problems.split(","):
