@@ -139,8 +139,13 @@ def region_start(study: optuna.Study, space: SearchSpace, *, max_epsilon: float,
     target, once per fair target in ``START_TARGETS`` times the limit (0,
     half of it, all of it: the gap a held-out split shows differs from the
     training gap the target sets by that split's sampling noise, so the
-    search needs the slope, not one point). The sampler's models then start
-    from points inside the region.
+    search needs the slope, not one point). Then the same for the public
+    default with the smallest batch (:meth:`SearchSpace.default_at`: clip 1,
+    learning rate 0.5, the most epochs): the study's best may sit where the
+    fair target cannot reach the limit (measured: an equalized-odds study whose
+    best at epsilon 1 had batch 304 and held-out gaps of 0.035 at every target,
+    while the default reached 0.8386 test accuracy under the limit in another).
+    The sampler's models then start from points inside the region.
 
     Returns:
         Parameter sets within the space's bounds (none without a completed trial).
@@ -154,11 +159,21 @@ def region_start(study: optuna.Study, space: SearchSpace, *, max_epsilon: float,
     params = {n: best.params[n] for n in space.names}
     if space.parametrisation == "epsilon":
         params["target_epsilon"] = max_epsilon
-    starts = [params]
+    bases = [params]
+    if max_unfairness is not None and "fair_target" in space.names and \
+            space.parametrisation == "epsilon":
+        bases.append(space.default_at(max_epsilon, batch_at=0.0))
+    starts = bases
     if max_unfairness is not None and "fair_target" in space.names:
-        starts = [{**params, "fair_target": share * max_unfairness} for share in START_TARGETS]
-    return [{n: min(max(float(v), space[n].low), space[n].high) if not space[n].integer
-             else int(v) for n, v in p.items()} for p in starts]
+        starts = [{**base, "fair_target": share * max_unfairness}
+                  for base in bases for share in START_TARGETS]
+    out: list[dict[str, float]] = []
+    for p in starts:
+        clipped = {n: min(max(float(v), space[n].low), space[n].high) if not space[n].integer
+                   else int(v) for n, v in p.items()}
+        if clipped not in out:
+            out.append(clipped)
+    return out
 
 
 def refine(

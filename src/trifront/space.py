@@ -299,13 +299,17 @@ class SearchSpace:
         if SMALL_BATCH_EPSILON in levels:
             wanted.append((SMALL_BATCH_EPSILON, 0.0))
         for level, batch_at in wanted:
-            params = self._anchor(level, batch_at)
+            params = self.default_at(level, batch_at=batch_at)
             if params not in out:
                 out.append(params)
         return out
 
-    def _anchor(self, level: float, batch_at: float) -> dict[str, Any]:
-        """One default configuration at target ``level``, its batch ``batch_at`` up the range."""
+    def default_at(self, level: float, *, batch_at: float) -> dict[str, Any]:
+        """One default configuration at target ``level``, its batch ``batch_at`` up the range.
+
+        ``batch_at`` is the position on the batch-size range, log scale: 0 the
+        smallest batch, 1 the largest. Knobs are off (see :meth:`anchors`).
+        """
         base = {"clip": 1.0, "lr": 0.5, "hidden": 64, "depth": 1}
         params: dict[str, Any] = {}
         for d in self.dimensions:

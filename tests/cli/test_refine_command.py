@@ -7,6 +7,7 @@ import optuna
 import pytest
 
 from trifront.cli import main
+from trifront.space import SearchSpace
 from trifront.study import ATTR_KEY, REFINEMENTS_KEY
 
 
@@ -24,7 +25,7 @@ def refined(tmp_path_factory):
     old = [(t.params, t.values, t.user_attrs.get("seed")) for t in before.trials]
     settings = before.user_attrs[ATTR_KEY]
     code = main(["refine", "s", "--storage", f"sqlite:///{db}", "--max-epsilon", "1",
-                 "--max-unfairness", "0.05", "--trials", "4", "--jobs", "1",
+                 "--max-unfairness", "0.05", "--trials", "7", "--jobs", "1",
                  "--out", str(db.parent / "refined"), "--no-progress"])
     assert code == 0
     return db, old, settings
@@ -33,27 +34,35 @@ def refined(tmp_path_factory):
 def test_refine_adds_its_trials_to_the_same_study_and_keeps_the_rest(refined):
     db, old, settings = refined
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
-    assert len(study.trials) == 9
+    assert len(study.trials) == 12
     assert [(t.params, t.values, t.user_attrs.get("seed")) for t in study.trials[:5]] == old
     assert study.user_attrs[ATTR_KEY] == settings  # the region is not a study setting
     assert study.user_attrs[REFINEMENTS_KEY] == [
-        {"max_epsilon": 1.0, "max_unfairness": 0.05, "trials": 4, "first_trial": 5}]
+        {"max_epsilon": 1.0, "max_unfairness": 0.05, "trials": 7, "first_trial": 5}]
     new = study.trials[5:]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in new)
     assert all(t.user_attrs["region"] == [1.0, 0.05] for t in new)
     assert all("region" not in t.user_attrs for t in study.trials[:5])
     # Every new trial spends the limit; the first are the study's most accurate
-    # configuration at epsilon <= 1, steered to 0, half the gap limit and the limit.
+    # configuration at epsilon <= 1, steered to 0, half the gap limit and the limit,
+    # then the smallest-batch public default steered the same way (once, if the two
+    # are the same configuration).
     assert all(t.params["target_epsilon"] == 1.0 for t in new)
-    assert [t.params["fair_target"] for t in new[:3]] == [0.0, 0.025, 0.05]
-    assert all(t.user_attrs["anchor"] == "region" for t in new[:3])
-    assert new[3].system_attrs["trifront:proposal"] == "model"
     done = [t for t in study.trials[:5] if t.values[1] <= 1.0]
     best = max(done, key=lambda t: t.values[0])
-    for t in new[:3]:
-        assert {k: v for k, v in t.params.items() if k not in ("target_epsilon", "fair_target")
-                } == {k: v for k, v in best.params.items() if k not in ("target_epsilon",
-                                                                        "fair_target")}
+    space = SearchSpace.from_dict(settings["space"])
+    bases = [{**best.params, "target_epsilon": 1.0}]
+    default = space.default_at(1.0, batch_at=0.0)
+    assert default["clip"] == 1.0 and default["lr"] == 0.5
+    assert default["batch_size"] == space["batch_size"].low
+    if {k: v for k, v in default.items() if k != "fair_target"} != {
+            k: v for k, v in bases[0].items() if k != "fair_target"}:
+        bases.append(default)
+    starts = [{**b, "fair_target": g} for b in bases for g in (0.0, 0.025, 0.05)]
+    for t, start in zip(new, starts, strict=False):
+        assert t.params == pytest.approx(start)
+    assert all(t.user_attrs["anchor"] == "region" for t in new[:len(starts)])
+    assert new[len(starts)].system_attrs["trifront:proposal"] == "model"
 
 
 def test_report_and_recommend_of_the_study_name_see_the_refined_trials(refined, capsys):
@@ -61,19 +70,19 @@ def test_report_and_recommend_of_the_study_name_see_the_refined_trials(refined, 
     out = db.parent / "report"
     assert main(["report", "s", "--storage", f"sqlite:///{db}", "--out", str(out),
                  "--no-reevaluate", "--no-png", "--no-progress"]) == 0
-    assert "Refined: trials 5–8 (asked for 4) aimed at ε ≤ 1 and gap ≤ 0.05" in (
+    assert "Refined: trials 5–11 (asked for 7) aimed at ε ≤ 1 and gap ≤ 0.05" in (
         out / "summary.md").read_text()
     report = json.loads((out / "report.json").read_text())
     assert report["refinements"][0]["first_trial"] == 5
     trials = (db.parent / "refined" / "trials.csv").read_text().splitlines()
-    assert len(trials) == 10  # header + every trial of the study
+    assert len(trials) == 13  # header + every trial of the study
 
 
 def test_the_original_run_command_still_resumes_a_refined_study(refined):
     db, _, _ = refined
-    assert _run(db, "--startup-trials", "3", trials=10) == 0
+    assert _run(db, "--startup-trials", "3", trials=13) == 0
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
-    assert len(study.trials) == 10 and "region" not in study.trials[-1].user_attrs
+    assert len(study.trials) == 13 and "region" not in study.trials[-1].user_attrs
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +122,25 @@ def test_bad_refine_input_exits_2_with_one_line_and_leaves_the_study(case, other
     assert code == 2, err
     assert len(err.splitlines()) == 1 and message in err, err
     assert hashlib.sha256(other_studies.read_bytes()).hexdigest() == before
+
+
+def test_refine_starts_from_the_best_and_from_the_small_batch_default():
+    # The study's best at epsilon <= 1 has the largest batch; the smallest-batch public
+    # default is a second start, each at fair targets 0, half the limit and the limit.
+    from trifront.refine import region_start
+
+    space = SearchSpace.default()
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    best = space.default_at(0.5, batch_at=1.0)
+    worse = {**best, "lr": 0.1}
+    for params, acc in ((best, 0.83), (worse, 0.80)):
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=space.distributions(), values=[acc, 0.5, 0.1]))
+    starts = region_start(study, space, max_epsilon=1.0, max_unfairness=0.02)
+    default = space.default_at(1.0, batch_at=0.0)
+    expected = [{**p, "target_epsilon": 1.0, "fair_target": g}
+                for p in (best, default) for g in (0.0, 0.01, 0.02)]
+    assert len(starts) == 6
+    for got, want in zip(starts, expected, strict=True):
+        assert got == pytest.approx(want)
+    assert starts[3]["batch_size"] == space["batch_size"].low < starts[0]["batch_size"]
