@@ -159,12 +159,11 @@ def region_start(study: optuna.Study, space: SearchSpace, *, max_epsilon: float,
     params = {n: best.params[n] for n in space.names}
     if space.parametrisation == "epsilon":
         params["target_epsilon"] = max_epsilon
-    bases = [params]
-    if max_unfairness is not None and "fair_target" in space.names and \
-            space.parametrisation == "epsilon":
-        bases.append(space.default_at(max_epsilon, batch_at=0.0))
-    starts = bases
+    starts = [params]
     if max_unfairness is not None and "fair_target" in space.names:
+        bases = [params]
+        if space.parametrisation == "epsilon":
+            bases.append(space.default_at(max_epsilon, batch_at=0.0))
         starts = [{**base, "fair_target": share * max_unfairness}
                   for base in bases for share in START_TARGETS]
     out: list[dict[str, float]] = []

@@ -162,8 +162,10 @@ class TrifrontSampler(BaseSampler):
             for and the next ``batch - 1`` asks, which get the queued
             candidates without a proposal of their own (their
             ``trifront:model_data`` names the trial whose proposal made them).
-            The runner sets it to the number of trials in flight (five with
-            two workers), so the driver fits once per batch.
+            With workers, the runner sets it to the trials that can be in
+            flight plus one (six with two workers; never more than the study
+            still needs), so the workers train while the driver fits once per
+            batch.
         objectives: The searched objectives (``objectives.OBJECTIVE_SETS``).
             An objective not searched gets no GP and a constant above the
             reference point, so the sampler maximises the 2-D hypervolume
