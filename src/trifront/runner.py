@@ -94,13 +94,19 @@ class RunConfig:
             aim at (``trifront refine``): with the epsilon parametrisation
             every new trial spends the limit (``target_epsilon`` held at
             ``max_epsilon``: under a privacy limit, a smaller budget only adds
-            noise), and the sampler's reference point becomes (majority rate,
+            noise), and the sampler's reference point becomes
+            (``region_accuracy`` or the majority rate,
             ``REGION_EPSILON_SLACK * max_epsilon``, max_unfairness), so the
             new trials compete on accuracy and gap inside the gap limit while
             the earlier trials, whatever their epsilon, stay in the models as
             data. Each new trial records the region (user attribute
             ``region``). Not a study setting: the study's front, report and
             recommendations use every trial.
+        region_accuracy: The accuracy coordinate of the region's reference
+            point (None: the majority rate). Above the constant predictor, a
+            near-constant model inside the gap limit adds no hypervolume, so
+            the new trials compete on accuracy among useful models
+            (:func:`trifront.refine.region_accuracy`).
     """
 
     problem: Problem = field(default_factory=Problem)
@@ -117,6 +123,7 @@ class RunConfig:
     anchors: bool = True
     objectives: tuple[str, ...] = OBJECTIVES
     region: tuple[float, float] | None = None
+    region_accuracy: float | None = None
 
     def __post_init__(self) -> None:
         if self.region is not None:
@@ -124,6 +131,11 @@ class RunConfig:
             if not (math.isfinite(e) and e > 0 and 0 < g <= 1):
                 raise ConfigError(f"a region needs 0 < max_epsilon < inf and 0 < max_unfairness "
                                   f"<= 1, but got {self.region}.")
+        a = self.region_accuracy
+        if a is not None and (self.region is None or not (isinstance(a, int | float)
+                                                          and 0.0 < a < 1.0)):
+            raise ConfigError(f"region_accuracy needs a region and 0 < region_accuracy < 1, but "
+                              f"got region_accuracy={a!r} with region={self.region}.")
         object.__setattr__(self, "objectives", parse_objectives(self.objectives))
         if "unfairness" not in self.objectives and self.focus_unfairness is not None:
             raise ConfigError("focus_unfairness moves the unfairness reference, but the study "
@@ -208,7 +220,8 @@ def open_study(config: RunConfig, *, create: bool = True) -> optuna.Study:
     fixed = None
     if config.region is not None:
         e, g = float(config.region[0]), float(config.region[1])
-        ref = (ref[0], REGION_EPSILON_SLACK * e, g)
+        floor = ref[0] if config.region_accuracy is None else float(config.region_accuracy)
+        ref = (floor, REGION_EPSILON_SLACK * e, g)
         if config.problem.parametrisation == "epsilon":
             fixed = {"target_epsilon": min(e, eps_max)}
     known = ({1: known_target_epsilon}

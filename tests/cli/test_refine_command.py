@@ -44,7 +44,7 @@ def test_refine_adds_its_trials_to_the_same_study_and_keeps_the_rest(refined):
     assert all(t.user_attrs["region"] == [1.0, 0.05] for t in new)
     assert all("region" not in t.user_attrs for t in study.trials[:5])
     # Every new trial spends the limit; the first are the study's most accurate
-    # configuration at epsilon <= 1, steered to 0, half the gap limit and the limit,
+    # configuration at epsilon <= 1, steered to 0, 0.5, 1 and 1.5 times the gap limit,
     # then the smallest-batch public default steered the same way (once, if the two
     # are the same configuration).
     assert all(t.params["target_epsilon"] == 1.0 for t in new)
@@ -58,11 +58,18 @@ def test_refine_adds_its_trials_to_the_same_study_and_keeps_the_rest(refined):
     if {k: v for k, v in default.items() if k != "fair_target"} != {
             k: v for k, v in bases[0].items() if k != "fair_target"}:
         bases.append(default)
-    starts = [{**b, "fair_target": g} for b in bases for g in (0.0, 0.025, 0.05)]
+    starts = [{**b, "fair_target": g} for b in bases for g in (0.0, 0.025, 0.05, 0.075)]
     for t, start in zip(new, starts, strict=False):
         assert t.params == pytest.approx(start)
     assert all(t.user_attrs["anchor"] == "region" for t in new[:len(starts)])
     assert new[len(starts)].system_attrs["trifront:proposal"] == "model"
+    # The sampler's reference accuracy is half way from the majority rate to the best
+    # accuracy at epsilon <= 1 before the refinement: near-constant models add nothing.
+    majority = settings["majority_rate"]
+    floor = majority + 0.5 * (best.values[0] - majority)
+    model_data = new[len(starts)].system_attrs["trifront:model_data"]
+    assert model_data["reference_point"] == pytest.approx([floor, 2.0, 0.05])
+    assert floor > majority + 0.02
 
 
 def test_report_and_recommend_of_the_study_name_see_the_refined_trials(refined, capsys):
@@ -126,7 +133,7 @@ def test_bad_refine_input_exits_2_with_one_line_and_leaves_the_study(case, other
 
 def test_refine_starts_from_the_best_and_from_the_small_batch_default():
     # The study's best at epsilon <= 1 has the largest batch; the smallest-batch public
-    # default is a second start, each at fair targets 0, half the limit and the limit.
+    # default is a second start, each at fair targets 0, 0.5, 1 and 1.5 times the limit.
     from trifront.refine import region_start
 
     space = SearchSpace.default()
@@ -139,8 +146,21 @@ def test_refine_starts_from_the_best_and_from_the_small_batch_default():
     starts = region_start(study, space, max_epsilon=1.0, max_unfairness=0.02)
     default = space.default_at(1.0, batch_at=0.0)
     expected = [{**p, "target_epsilon": 1.0, "fair_target": g}
-                for p in (best, default) for g in (0.0, 0.01, 0.02)]
-    assert len(starts) == 6
+                for p in (best, default) for g in (0.0, 0.01, 0.02, 0.03)]
+    assert len(starts) == 8
     for got, want in zip(starts, expected, strict=True):
         assert got == pytest.approx(want)
-    assert starts[3]["batch_size"] == space["batch_size"].low < starts[0]["batch_size"]
+    assert starts[4]["batch_size"] == space["batch_size"].low < starts[0]["batch_size"]
+
+
+def test_region_accuracy_is_half_way_from_the_constant_predictor_to_the_best_at_the_limit():
+    from handmade import make_study
+
+    from trifront.refine import region_accuracy
+
+    study = make_study()  # majority rate 0.76; best at epsilon <= 1 is 0.83 (at 0.95)
+    assert region_accuracy(study, max_epsilon=1.0) == pytest.approx(0.795)
+    assert region_accuracy(study, max_epsilon=10.0) == pytest.approx(0.805)  # 0.85 at 5
+    assert region_accuracy(study, max_epsilon=0.1) is None  # nothing trained there
+    worse = make_study("worse", trials=[(0.75, 0.5, 0.01, 0.75, 0.01)])
+    assert region_accuracy(worse, max_epsilon=1.0) is None  # nothing beats the constant

@@ -408,7 +408,8 @@ class TrifrontSampler(BaseSampler):
         ignored = [i for i, name in enumerate(OBJECTIVES) if name not in self.objectives]
         x_np, y_np, pending_np = training_data(
             space, trials, known={*self.known_objectives, *ignored})
-        info: dict[str, Any] = {"n_train": len(x_np), "n_pending": len(pending_np)}
+        info: dict[str, Any] = {"n_train": len(x_np), "n_pending": len(pending_np),
+                                "reference_point": list(self.reference_point)}
         trial_number = trial.number
         if len(x_np) < 2:
             study._storage.set_trial_system_attr(trial._trial_id, MODEL_DATA, info)
