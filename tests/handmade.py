@@ -70,11 +70,13 @@ def make_study(name: str = "hand", *, storage: str | None = None, seeds: int = 3
     if cache:
         for t in study.trials:
             vacc, _, vgap, tacc, tgap = trials[t.number]
-            for split, acc, gap in (("test", tacc, tgap), ("val", vacc, vgap)):
+            # Validation holds twice the runs: recommend confirms its leaders with as many more.
+            for split, acc, gap, n in (("test", tacc, tgap, seeds), ("val", vacc, vgap,
+                                                                      2 * seeds)):
                 runs = [{"seed": s, "accuracy": acc + d, "unfairness": gap + d / 2, "epsilon":
                          t.values[1], "train_seconds": 0.1}
-                        for s, d in zip(reevaluation_seeds(study, t, seeds),
-                                        (-0.002, 0.0, 0.002), strict=False)]
+                        for s, d in zip(reevaluation_seeds(study, t, n),
+                                        (-0.002, 0.0, 0.002) * 2, strict=False)]
                 scoring = {"scoring": VAL_SCORING} if split == "val" else {}
                 study.set_user_attr(f"{split}_eval:{t.number}",
                                     {"params": t.params, "runs": runs, **scoring})

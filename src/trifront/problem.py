@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trifront.datasets import Dataset, list_datasets, load_dataset, load_user_data
@@ -100,6 +100,10 @@ class TrialResult:
         accuracy_se: Standard error of ``accuracy`` across the folds (NaN
             without cross-validation).
         unfairness_se: Standard error of ``unfairness`` across the folds.
+        confusion: ``[group, label, decision, count]`` rows of the scoring
+            (:func:`~trifront.fairness.metrics.confusion_cells`), for pooling
+            runs scored on disjoint rows; None for a cross-validated score. Not
+            in :meth:`to_dict` (a run's record, not one of its results).
     """
 
     accuracy: float
@@ -141,6 +145,7 @@ class TrialResult:
     cv_folds: int = 1
     accuracy_se: float = math.nan
     unfairness_se: float = math.nan
+    confusion: list[list[int]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def values(self) -> tuple[float, float, float]:
@@ -149,7 +154,9 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``inf`` stays a float; JSON writers must allow it)."""
-        return asdict(self)
+        out = asdict(self)
+        del out["confusion"]
+        return out
 
 
 @functools.lru_cache(maxsize=8)

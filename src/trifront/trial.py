@@ -23,7 +23,7 @@ import math
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from trifront.fairness.knobs import (
     SummedTerms,
     reweighing_weights,
 )
+from trifront.fairness.metrics import confusion_cells
 from trifront.fairness.private_stats import (
     StatsPlan,
     allocate,
@@ -363,10 +364,14 @@ def evaluate(
     t1 = time.perf_counter()
     ds = problem.data()
     part = ds.val if split == "val" else ds.test
-    accuracy, gap = _score(fitted.model, part, fitted.thresholds, problem.fairness)
+    y_pred = predictions(fitted.model, part, fitted.thresholds)
+    accuracy = float(np.mean(y_pred == part.y))
+    gap = unfairness(part.y, y_pred, sensitive_features=part.s, metric=problem.fairness)
     eval_seconds = fitted.account_seconds + time.perf_counter() - t1
-    return trial_result(problem, fitted, seed=seed, split=split, accuracy=accuracy,
-                        unfairness=gap, eval_seconds=eval_seconds)
+    result = trial_result(problem, fitted, seed=seed, split=split, accuracy=accuracy,
+                          unfairness=gap, eval_seconds=eval_seconds)
+    return replace(result, confusion=confusion_cells(
+        part.y, y_pred, sensitive_features=part.s))
 
 
 def trial_result(
@@ -462,16 +467,6 @@ def _in_training_knobs(
         else:
             term = target if fair is None else SummedTerms(fair, target)
     return weights, term, adaptive
-
-
-def _score(
-    model: torch.nn.Module, part: Split, thresholds: GroupThresholds | None, metric: str
-) -> tuple[float, float]:
-    """Accuracy and fairness gap of the model on one split (group thresholds if given)."""
-    y_pred = predictions(model, part, thresholds)
-    accuracy = float(np.mean(y_pred == part.y))
-    gap = unfairness(part.y, y_pred, sensitive_features=part.s, metric=metric)
-    return accuracy, gap
 
 
 def predictions(

@@ -11,7 +11,7 @@ import pytest
 from handmade import make_study
 
 from trifront.analysis.recommend import check_limits, recommend
-from trifront.analysis.reevaluate import VAL_SCORING
+from trifront.analysis.reevaluate import VAL_SCORING, reevaluation_seeds
 from trifront.cli.evaluate import evaluate_command
 from trifront.crossval import scored_majority_rate
 from trifront.errors import ConfigError
@@ -135,3 +135,45 @@ def test_a_configuration_hidden_behind_a_lucky_run_is_still_considered():
     result = recommend(study, max_epsilon=1.0, max_unfairness=0.03, n_seeds=3, progress=False)
     assert result.choice is not None and result.choice.trial == 1
     assert result.n_candidates == 2  # the front (trial 0) and trial 1; trial 2 is far off
+
+
+def test_the_leader_is_confirmed_by_as_many_runs_again_before_it_is_chosen():
+    # Trial 0 leads on its first three runs (0.85, gap 0.025 under the 0.03 limit); its
+    # next three runs put its mean gap at 0.045, so trial 1 (confirmed at 0.84) is chosen.
+    study = make_study(trials=[(0.85, 0.5, 0.025, 0.84, 0.05), (0.84, 0.9, 0.02, 0.835, 0.02),
+                               (0.80, 0.9, 0.2, 0.80, 0.2)])
+    seeds = reevaluation_seeds(study, study.trials[0], 6)
+    runs = [{"seed": s, "accuracy": 0.85, "unfairness": 0.025 if r < 3 else 0.065,
+             "epsilon": 0.5, "train_seconds": 0.1} for r, s in enumerate(seeds)]
+    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs,
+                                       "scoring": VAL_SCORING})
+    result = recommend(study, max_epsilon=1.0, max_unfairness=0.03, n_seeds=3, progress=False)
+    assert result.choice is not None and result.choice.trial == 1
+    assert len(result.choice.val_seeds) == 6 and len(result.choice.seeds) == 3
+
+    # Without the second three runs' drift trial 0 stays the choice, on all six runs.
+    for r in runs[3:]:
+        r["unfairness"] = 0.025
+    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs,
+                                       "scoring": VAL_SCORING})
+    result = recommend(study, max_epsilon=1.0, max_unfairness=0.03, n_seeds=3, progress=False)
+    assert result.choice.trial == 0 and result.choice.val_seeds == seeds
+    assert result.choice.val_unfairness == pytest.approx(0.025)
+
+
+def test_the_gap_the_choice_reads_is_the_pooled_gap_of_the_held_out_decisions():
+    # Trial 0's runs show demographic-parity gaps of 0.2, 0.2 (in opposite directions) and
+    # 0 on their own folds: over all their held-out rows the decisions are at parity. The
+    # mean of the runs' gaps (0.13) would reject it; the pooled gap (0) does not.
+    study = make_study(trials=[(0.85, 0.5, 0.2, 0.84, 0.05), (0.84, 0.9, 0.02, 0.835, 0.02)])
+    kinds = [([[0, 0, 1, 30], [0, 0, 0, 70], [1, 0, 1, 10], [1, 0, 0, 90]], 0.2),
+             ([[0, 0, 1, 10], [0, 0, 0, 90], [1, 0, 1, 30], [1, 0, 0, 70]], 0.2),
+             ([[0, 0, 1, 20], [0, 0, 0, 80], [1, 0, 1, 20], [1, 0, 0, 80]], 0.0)]
+    seeds = reevaluation_seeds(study, study.trials[0], 6)
+    runs = [{"seed": s, "accuracy": 0.85, "unfairness": kinds[r % 3][1], "epsilon": 0.5,
+             "train_seconds": 0.1, "cells": kinds[r % 3][0]} for r, s in enumerate(seeds)]
+    study.set_user_attr("val_eval:0", {"params": study.trials[0].params, "runs": runs,
+                                       "scoring": VAL_SCORING})
+    result = recommend(study, max_epsilon=1.0, max_unfairness=0.03, n_seeds=3, progress=False)
+    assert result.choice is not None and result.choice.trial == 0
+    assert result.choice.val_unfairness == pytest.approx(0.0)

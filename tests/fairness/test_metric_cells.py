@@ -1,9 +1,18 @@
-"""Large inputs: the gap from (group, label, prediction) cell counts equals Fairlearn's own."""
+"""The gap from (group, label, prediction) cell counts: large inputs, and pooled scorings."""
 
 import numpy as np
 import pytest
 
-from trifront.fairness.metrics import _METRICS, COMPRESS_ABOVE, FAIRNESS_METRICS, unfairness
+from trifront.errors import DataError
+from trifront.fairness.metrics import (
+    _METRICS,
+    COMPRESS_ABOVE,
+    FAIRNESS_METRICS,
+    confusion_cells,
+    gap_sampling_se,
+    pooled_unfairness,
+    unfairness,
+)
 
 
 @pytest.mark.parametrize("metric", FAIRNESS_METRICS)
@@ -15,3 +24,51 @@ def test_cell_counts_give_fairlearns_value_exactly(metric):
     y_pred = (rng.random(n) < np.where(groups == "a", 0.2, 0.45)).astype(np.int64)
     direct = float(_METRICS[metric][0](y_true, y_pred, sensitive_features=groups))
     assert unfairness(y_true, y_pred, sensitive_features=groups, metric=metric) == direct
+
+
+@pytest.mark.parametrize("metric", FAIRNESS_METRICS)
+def test_pooled_cells_of_disjoint_parts_give_the_gap_of_all_rows(metric):
+    rng = np.random.default_rng(2)
+    n = 3000
+    groups = rng.integers(0, 2, n)
+    y_true = rng.integers(0, 2, n)
+    y_pred = (rng.random(n) < np.where(groups == 0, 0.3, 0.4)).astype(np.int64)
+    parts = np.array_split(np.arange(n), 3)
+    cells = [confusion_cells(y_true[i], y_pred[i], sensitive_features=groups[i]) for i in parts]
+    assert sum(c[3] for part in cells for c in part) == n
+    whole = unfairness(y_true, y_pred, sensitive_features=groups, metric=metric)
+    assert pooled_unfairness(cells, metric=metric) == pytest.approx(whole, abs=1e-12)
+
+
+def test_pooling_does_not_add_each_parts_sampling_noise():
+    # Two halves with opposite gaps (0.2 each way): each half's own gap is 0.2, the
+    # rows together are at parity, and the pooled gap says so.
+    y_true = np.zeros(400, dtype=np.int64)
+    groups = np.repeat([0, 1, 0, 1], 100)
+    y_pred = np.concatenate([np.r_[np.ones(30), np.zeros(70)], np.r_[np.ones(10), np.zeros(90)],
+                             np.r_[np.ones(10), np.zeros(90)], np.r_[np.ones(30), np.zeros(70)]])
+    halves = [slice(0, 200), slice(200, 400)]
+    own = [unfairness(y_true[h], y_pred[h], sensitive_features=groups[h]) for h in halves]
+    assert own == pytest.approx([0.2, 0.2])
+    cells = [confusion_cells(y_true[h], y_pred[h], sensitive_features=groups[h]) for h in halves]
+    assert pooled_unfairness(cells, metric="demographic_parity") == pytest.approx(0.0)
+
+
+def test_confusion_cells_need_integer_group_codes():
+    with pytest.raises(DataError, match="integer group codes"):
+        confusion_cells(np.array([0, 1]), np.array([1, 1]), sensitive_features=np.array(["a", "b"]))
+    with pytest.raises(DataError, match="at least one"):
+        pooled_unfairness([], metric="demographic_parity")
+
+
+def test_gap_sampling_se_is_the_binomial_error_of_the_difference_the_gap_reports():
+    # Group 0: 100 rows, 30 positive decisions; group 1: 400 rows, 40 (label 0 throughout).
+    cells = [[0, 0, 1, 30], [0, 0, 0, 70], [1, 0, 1, 40], [1, 0, 0, 360]]
+    want = (0.3 * 0.7 / 100 + 0.1 * 0.9 / 400) ** 0.5
+    assert gap_sampling_se(cells, metric="demographic_parity") == pytest.approx(want)
+    # Equalized odds reports the false-positive-rate difference here (no positives).
+    assert gap_sampling_se(cells, metric="equalized_odds") == pytest.approx(want)
+    # Four times the rows: half the error.
+    more = [[g, t, p, 4 * n] for g, t, p, n in cells]
+    assert gap_sampling_se(more, metric="demographic_parity") == pytest.approx(want / 2)
+    assert np.isnan(gap_sampling_se(cells, metric="demographic_parity_ratio"))

@@ -194,8 +194,10 @@ def fair_end(front: pd.DataFrame, *, constant_validation: float,
 
     The fair end: front configurations whose mean validation gap is at most
     ``max_unfairness`` and whose mean validation accuracy beats the constant
-    predictor's. Its most accurate one is chosen on validation, as ``recommend``
-    chooses (ties: smaller epsilon, then smaller gap).
+    predictor's. Its most accurate one is the best validation mean (ties: smaller
+    epsilon, then smaller gap): a description of the front, on the same means as the
+    front's table. ``recommend``'s choice (the ``choices`` entries) also confirms
+    its leaders with more runs and reads the pooled gap, so the two can differ.
 
     Args:
         front: :func:`front_frame` rows (``val_mean_*``, ``test_*``, ``knobs``).

@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 from trifront.analysis.pareto import front_mask, study_majority_rate
 from trifront.datasets.folds import folds_for
 from trifront.errors import ConfigError, TrialFailedError
+from trifront.fairness.metrics import gap_sampling_se, pooled_unfairness
 from trifront.problem import VAL_FRACTION, Problem
 from trifront.study import study_objectives, study_problem, study_settings, trial_seed
 from trifront.trial import evaluate
@@ -72,8 +73,9 @@ CACHE_PREFIX = "test_eval:"
 #: Validation re-evaluations (``recommend`` chooses on them), cached the same way.
 VAL_CACHE_PREFIX = "val_eval:"
 #: How a validation re-evaluation's runs are scored (stored with them; a cache made
-#: another way, on the one validation split, is retrained rather than mixed in).
-VAL_SCORING = "folds"
+#: another way, on the one validation split or without the confusion cells the pooled
+#: gap needs, is retrained rather than mixed in).
+VAL_SCORING = "folds-pooled"
 #: Every cache of retraining runs: each one is a DP-SGD run on the training rows.
 RUN_CACHE_PREFIXES = (CACHE_PREFIX, VAL_CACHE_PREFIX)
 NONPRIVATE_KEY = f"{CACHE_PREFIX}nonprivate"
@@ -162,6 +164,7 @@ def _train_runs(
             r = evaluate(scored, params, seed=seed, split=split)
             runs[seed] = {
                 "seed": seed, **({} if fold is None else {"fold": fold}),
+                **({} if r.confusion is None else {"cells": r.confusion}),
                 "accuracy": r.accuracy, "unfairness": r.unfairness,
                 "epsilon": r.epsilon, "train_seconds": r.train_seconds,
                 "noise_seeded": r.noise_seeded, "schema_from_data": r.schema_from_data,
@@ -214,7 +217,8 @@ def _run_jobs(
                         None if scoring is None else {"scoring": scoring})
 
 
-def _summarise(runs: Sequence[dict], prefix: str = "test") -> dict[str, Any]:
+def _summarise(runs: Sequence[dict], prefix: str = "test", metric: str | None = None
+               ) -> dict[str, Any]:
     ok = [r for r in runs if "failed" not in r]
     acc = np.array([r["accuracy"] for r in ok], dtype=float)
     gap = np.array([r["unfairness"] for r in ok], dtype=float)
@@ -222,7 +226,7 @@ def _summarise(runs: Sequence[dict], prefix: str = "test") -> dict[str, Any]:
     def std(a: np.ndarray) -> float:
         return float(a.std(ddof=1)) if len(a) >= 2 else math.nan
 
-    return {
+    out = {
         f"{prefix}_accuracy": float(acc.mean()) if len(acc) else math.nan,
         f"{prefix}_accuracy_std": std(acc),
         f"{prefix}_unfairness": float(gap.mean()) if len(gap) else math.nan,
@@ -230,6 +234,17 @@ def _summarise(runs: Sequence[dict], prefix: str = "test") -> dict[str, Any]:
         "seeds": [int(r["seed"]) for r in runs],
         "n_failed": len(runs) - len(ok),
     }
+    cells = [r["cells"] for r in ok] if ok and all("cells" in r for r in ok) else None
+    if prefix == "test" and metric is not None:
+        # Every run scores the same test rows: what those rows alone put on a gap.
+        out["test_unfairness_sampling_se"] = (
+            float(np.mean([gap_sampling_se(c, metric=metric) for c in cells]))
+            if cells else math.nan)
+    elif metric is not None:
+        # Runs scored on disjoint held-out folds: the gap over all their rows at once.
+        out["val_pooled_unfairness"] = (pooled_unfairness(cells, metric=metric)
+                                        if cells else math.nan)
+    return out
 
 
 def reevaluate(
@@ -248,7 +263,9 @@ def reevaluate(
     With ``split="val"`` each run is scored on held-out rows instead: run ``r``
     on fold ``r mod 5`` of the non-test rows (:func:`run_problem`; cached as
     ``val_eval:<trial>``; ``recommend`` chooses on them) and the mean columns
-    are named ``val_mean_*``; ``on_test_front`` is then absent.
+    are named ``val_mean_*``, with ``val_pooled_unfairness``: the gap of all the
+    runs' held-out decisions at once (NaN for a cross-validated study, whose runs
+    are scored on every fold); ``on_test_front`` is then absent.
 
     Args:
         study: A trifront study.
@@ -307,7 +324,7 @@ def reevaluate(
             "val_accuracy_se": float(t.user_attrs.get("accuracy_se", math.nan)),
             "val_unfairness_se": float(t.user_attrs.get("unfairness_se", math.nan)),
         }
-        row.update(_summarise([job.have[s] for s in job.seeds], prefix))
+        row.update(_summarise([job.have[s] for s in job.seeds], prefix, problem.fairness))
         row["params"] = dict(t.params)
         row.update(t.params)
         rows.append(row)
