@@ -27,7 +27,7 @@ from trifront.fairness.knobs import (
     REWEIGH_OFF_BELOW,
     THRESHOLDS_OFF_FROM,
 )
-from trifront.fairness.metrics import pooled_unfairness
+from trifront.fairness.metrics import run_gap
 from trifront.report.atlas import fronts_figure
 from trifront.runner import RunConfig, run_study
 from trifront.study import study_problem
@@ -127,12 +127,11 @@ def test_majority_rate_is_the_constant_predictors_test_accuracy(atlas):
 
 
 def _val_numbers(study: optuna.Study, trial: int, runs: int) -> tuple[float, float]:
-    """Mean held-out accuracy and pooled gap of a trial's first ``runs`` cached runs."""
+    """Mean held-out accuracy and run gap of a trial's first ``runs`` cached runs."""
     t = study.trials[trial]
     cached = {r["seed"]: r for r in study.user_attrs[f"{VAL_CACHE_PREFIX}{trial}"]["runs"]}
     chosen = [cached[seed] for seed in reevaluation_seeds(study, t, runs)]
-    gap = pooled_unfairness([r["cells"] for r in chosen],
-                            metric=study_problem(study).fairness)
+    gap = run_gap([r["cells"] for r in chosen], metric=study_problem(study).fairness)
     return float(np.mean([r["accuracy"] for r in chosen])), gap
 
 

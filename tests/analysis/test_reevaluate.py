@@ -11,7 +11,7 @@ import pytest
 from handmade import DISTRIBUTIONS
 
 from trifront.analysis.reevaluate import VAL_SCORING, reevaluate, run_problem
-from trifront.fairness.metrics import pooled_unfairness
+from trifront.fairness.metrics import run_gap
 from trifront.problem import Problem
 from trifront.study import ATTR_KEY
 from trifront.trial import evaluate
@@ -45,12 +45,11 @@ def test_each_validation_run_holds_out_its_own_fold():
         assert run["unfairness"] == pytest.approx(by_hand.unfairness, abs=1e-12)
     assert points.loc[0, "val_mean_accuracy"] == pytest.approx(
         np.mean([r["accuracy"] for r in runs]))
-    # The runs' decisions pooled: every non-test row once, and the gap over all of them.
+    # The runs' decisions: every non-test row once, and a run's expected gap from them.
     ds = problem.data()
     assert sum(c[3] for r in runs for c in r["cells"]) == len(ds.train) + len(ds.val)
-    pooled = points.loc[0, "val_pooled_unfairness"]
-    assert pooled == pytest.approx(
-        pooled_unfairness([r["cells"] for r in runs], metric=problem.fairness))
+    assert points.loc[0, "val_run_gap"] == pytest.approx(
+        run_gap([r["cells"] for r in runs], metric=problem.fairness))
     # Not the standard validation split: the held-out folds are other rows.
     fold0 = dataclasses.replace(problem, cv_folds=5, fold=0).data().val
     standard = problem.data().val

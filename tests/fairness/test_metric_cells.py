@@ -11,6 +11,7 @@ from trifront.fairness.metrics import (
     confusion_cells,
     gap_sampling_se,
     pooled_unfairness,
+    run_gap,
     unfairness,
 )
 
@@ -54,11 +55,41 @@ def test_pooling_does_not_add_each_parts_sampling_noise():
     assert pooled_unfairness(cells, metric="demographic_parity") == pytest.approx(0.0)
 
 
+def _dp_cells(rate0: float, rate1: float, n: int) -> list[list[int]]:
+    """One scoring's cells: ``n`` rows per group at the given positive-decision rates."""
+    k0, k1 = round(rate0 * n), round(rate1 * n)
+    return [[0, 0, 1, k0], [0, 0, 0, n - k0], [1, 0, 1, k1], [1, 0, 0, n - k1]]
+
+
+def test_run_gap_drops_each_folds_sampling_noise():
+    # Small folds (100 rows per group): gaps of +0.05 and -0.05 are within each fold's
+    # sampling noise (standard error 0.063), so a run's expected gap is the gap of all the
+    # rows (0), where the mean of the runs' own gaps would say 0.05.
+    runs = [_dp_cells(0.30, 0.25, 100), _dp_cells(0.25, 0.30, 100)] * 3
+    own = [pooled_unfairness([c], metric="demographic_parity") for c in runs]
+    assert own == pytest.approx([0.05] * 6)
+    assert run_gap(runs, metric="demographic_parity") == pytest.approx(0.0)
+
+
+def test_run_gap_keeps_a_spread_beyond_the_sampling_noise():
+    # Large folds (10,000 rows per group): runs at +0.06 and -0.06 are models with those
+    # gaps, not noise. The gap of all the rows (0) would hide them; a run's is about 0.06.
+    runs = [_dp_cells(0.36, 0.30, 10_000), _dp_cells(0.30, 0.36, 10_000)] * 3
+    assert pooled_unfairness(runs, metric="demographic_parity") == pytest.approx(0.0)
+    assert run_gap(runs, metric="demographic_parity") == pytest.approx(0.06, abs=0.006)
+    # Runs that agree: the gap of all the rows, whatever the folds' size.
+    same = [_dp_cells(0.36, 0.30, 10_000)] * 4
+    assert run_gap(same, metric="demographic_parity") == pytest.approx(0.06)
+    assert np.isnan(run_gap(same, metric="demographic_parity_ratio"))
+
+
 def test_confusion_cells_need_integer_group_codes():
     with pytest.raises(DataError, match="integer group codes"):
         confusion_cells(np.array([0, 1]), np.array([1, 1]), sensitive_features=np.array(["a", "b"]))
     with pytest.raises(DataError, match="at least one"):
         pooled_unfairness([], metric="demographic_parity")
+    with pytest.raises(DataError, match="at least one"):
+        run_gap([], metric="demographic_parity")
 
 
 def test_gap_sampling_se_is_the_binomial_error_of_the_difference_the_gap_reports():

@@ -4,9 +4,10 @@ The recommendation is the configuration of the validation Pareto front whose
 *validation re-evaluation* (mean over the runs, each trained without one fold
 of the non-test rows and scored on it, see ``analysis.reevaluate``) has the
 best accuracy while its epsilon is at most ``max_epsilon`` and its validation
-gap at most ``max_unfairness`` (the gap of the runs' held-out decisions pooled:
-the runs score disjoint folds, and the mean of their own gaps would add each
-small fold's sampling noise, since a gap is an absolute difference); the test
+gap at most ``max_unfairness`` (the gap one run is expected to have, from the
+runs' held-out decisions, :func:`~trifront.fairness.metrics.run_gap`: the runs
+score disjoint folds, and the mean of their own gaps would add each small
+fold's sampling noise, since a gap is an absolute difference); the test
 split then scores that one configuration only, so its test numbers are not
 inflated by the choice.
 
@@ -94,9 +95,9 @@ class Option:
         test_unfairness_std: Sample std of the test gap (NaN for one seed).
         val_accuracy: Mean validation accuracy over ``val_seeds`` (what chose
             it): each run scored on its own held-out fold of the non-test rows.
-        val_unfairness: Validation gap of the runs over ``val_seeds``: the gap of
-            all their held-out decisions at once (each run's own fold), or the
-            mean of the runs' gaps in a cross-validated study.
+        val_unfairness: The gap one run is expected to have, from the runs over
+            ``val_seeds`` on their held-out folds (``run_gap``), or the mean of
+            the runs' gaps in a cross-validated study.
         seeds: Public seeds of the test re-evaluation.
         uses_sensitive_at_prediction: Its decisions need the sensitive
             attribute (per-group thresholds).
@@ -207,15 +208,15 @@ def _finite_or_none(x: float) -> float | None:
 
 
 _VAL = {"accuracy": "val_mean_accuracy", "unfairness": "val_gap"}
-"""What the choice reads: the mean held-out accuracy of the runs, and the gap of all their
-held-out decisions pooled (the mean of the runs' gaps where that is missing, as in a
-cross-validated study)."""
+"""What the choice reads: the mean held-out accuracy of the runs, and the gap one run is
+expected to have from their held-out decisions (``val_run_gap``; the mean of the runs' gaps
+where that is missing, as in a cross-validated study)."""
 
 
 def _with_gap(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with the ``val_gap`` column the choice reads (see ``_VAL``)."""
-    pooled = frame.get("val_pooled_unfairness")
-    gap = frame["val_mean_unfairness"] if pooled is None else pooled.fillna(
+    run = frame.get("val_run_gap")
+    gap = frame["val_mean_unfairness"] if run is None else run.fillna(
         frame["val_mean_unfairness"])
     return frame.assign(val_gap=gap.astype(float))
 
@@ -286,7 +287,8 @@ def recommend(
     best whose gap meets the limit are retrained ``n_seeds`` runs more (each
     fold held out twice), and the best mean validation accuracy over all those
     runs whose gap still meets the limit is chosen (:func:`_confirm`). The gap
-    is that of all the runs' held-out decisions at once (``val_gap``).
+    is the one a run is expected to have, from the runs' held-out decisions
+    without each fold's sampling noise (``val_gap``, see ``_VAL``).
     Only the chosen configuration is then retrained on ``n_seeds`` seeds and
     scored on the **test** split, so its test numbers are an unbiased estimate
     (choosing by test would not be).
@@ -300,7 +302,7 @@ def recommend(
     Args:
         study: A trifront study.
         max_epsilon: Largest acceptable epsilon (at the study's delta); inf: none.
-        max_unfairness: Largest acceptable validation gap (pooled); inf: none.
+        max_unfairness: Largest acceptable validation gap (``val_run_gap``); inf: none.
         n_seeds: Training runs per configuration in each re-evaluation.
         progress: Show a progress bar on stderr.
 

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from trifront.analysis.pareto import front_mask, study_majority_rate
 from trifront.datasets.folds import folds_for
 from trifront.errors import ConfigError, TrialFailedError
-from trifront.fairness.metrics import gap_sampling_se, pooled_unfairness
+from trifront.fairness.metrics import gap_sampling_se, run_gap
 from trifront.problem import VAL_FRACTION, Problem
 from trifront.study import study_objectives, study_problem, study_settings, trial_seed
 from trifront.trial import evaluate
@@ -73,7 +73,7 @@ CACHE_PREFIX = "test_eval:"
 #: Validation re-evaluations (``recommend`` chooses on them), cached the same way.
 VAL_CACHE_PREFIX = "val_eval:"
 #: How a validation re-evaluation's runs are scored (stored with them; a cache made
-#: another way, on the one validation split or without the confusion cells the pooled
+#: another way, on the one validation split or without the confusion cells the run
 #: gap needs, is retrained rather than mixed in).
 VAL_SCORING = "folds-pooled"
 #: Every cache of retraining runs: each one is a DP-SGD run on the training rows.
@@ -241,9 +241,8 @@ def _summarise(runs: Sequence[dict], prefix: str = "test", metric: str | None = 
             float(np.mean([gap_sampling_se(c, metric=metric) for c in cells]))
             if cells else math.nan)
     elif metric is not None:
-        # Runs scored on disjoint held-out folds: the gap over all their rows at once.
-        out["val_pooled_unfairness"] = (pooled_unfairness(cells, metric=metric)
-                                        if cells else math.nan)
+        # Runs scored on disjoint held-out folds: a run's expected gap without their noise.
+        out["val_run_gap"] = run_gap(cells, metric=metric) if cells else math.nan
     return out
 
 
@@ -263,9 +262,10 @@ def reevaluate(
     With ``split="val"`` each run is scored on held-out rows instead: run ``r``
     on fold ``r mod 5`` of the non-test rows (:func:`run_problem`; cached as
     ``val_eval:<trial>``; ``recommend`` chooses on them) and the mean columns
-    are named ``val_mean_*``, with ``val_pooled_unfairness``: the gap of all the
-    runs' held-out decisions at once (NaN for a cross-validated study, whose runs
-    are scored on every fold); ``on_test_front`` is then absent.
+    are named ``val_mean_*``, with ``val_run_gap``: the gap one run is expected
+    to have, from the runs' held-out decisions without each fold's sampling noise
+    (:func:`~trifront.fairness.metrics.run_gap`; NaN for a cross-validated study,
+    whose runs are scored on every fold); ``on_test_front`` is then absent.
 
     Args:
         study: A trifront study.

@@ -27,8 +27,9 @@ def add_parser(sub: Any) -> None:
         description="Retrain the front configurations within --max-epsilon over --seeds runs, "
         "each trained without one fifth of the non-test rows and scored on it (5-fold "
         "cross-validation), retrain the best few that qualify as many runs again, choose the one "
-        "with the best mean validation accuracy whose validation gap (of all its runs' held-out "
-        "decisions at once) is <= --max-unfairness, then score that one configuration on the "
+        "with the best mean validation accuracy whose validation gap (the gap one run is expected "
+        "to have, from its runs' held-out decisions without each fold's sampling noise) is <= "
+        "--max-unfairness, then score that one configuration on the "
         "test split and print its test numbers (unbiased by the choice) with a command that "
         "retrains it. When none qualifies it says so, lists the nearest options and exits 0 (JSON: "
         "\"recommendation\": null).",
@@ -37,8 +38,8 @@ def add_parser(sub: Any) -> None:
     rec.add_argument("--max-epsilon", type=_LIMIT, required=True,
                      help="largest acceptable epsilon at the study's delta ('inf': no limit)")
     rec.add_argument("--max-unfairness", type=_LIMIT, required=True,
-                     help="largest acceptable validation fairness gap, of the runs' held-out "
-                     "decisions pooled ('inf': no limit)")
+                     help="largest acceptable validation fairness gap: the gap one run is expected "
+                     "to have, from the runs' held-out decisions ('inf': no limit)")
     add_storage_flag(rec)
     add_seed_flags(rec)
     rec.add_argument("--json", action="store_true", help="print JSON")
@@ -131,7 +132,8 @@ def main(args: argparse.Namespace) -> int:
           f"{o.val_unfairness:.4f}")
     how = ("each scored on all the study's folds; the gap is the mean of theirs"
            if problem.cv_folds > 1 else "each scored on non-test rows it did not train on; the "
-           "gap is that of all their held-out decisions at once")
+           "gap is one run's, estimated from all their held-out decisions without each fold's "
+           "sampling noise")
     print(f"    ({len(vs)} runs, public seeds {vs[0]}..{vs[-1]}, {how}; the leaders were "
           "retrained twice as often before the choice)")
     print("  then scored once on test:")

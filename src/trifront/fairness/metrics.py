@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,7 +122,8 @@ def confusion_cells(
 
     Groups must be integer codes (as a data set's ``s``), so the rows are plain
     JSON. Scorings of disjoint rows (a configuration's runs, each on its own
-    held-out fold) pool by summing their counts (:func:`pooled_unfairness`).
+    held-out fold) pool by summing their counts (:func:`pooled_unfairness`,
+    :func:`run_gap`).
     """
     groups = np.asarray(sensitive_features)
     if not np.issubdtype(groups.dtype, np.integer):
@@ -160,6 +162,19 @@ _CONDITIONS: dict[str, tuple[int | None, ...]] = {
 }
 
 
+def _condition_rates(frame: pd.DataFrame, label: int | None) -> tuple[pd.Series, pd.Series]:
+    """Rows and positive-decision rate per group within one condition (groups with rows)."""
+    part = frame if label is None else frame[frame["t"] == label]
+    n = part.groupby("g")["n"].sum()
+    pos = part[part["p"] == 1].groupby("g")["n"].sum().reindex(n.index, fill_value=0)
+    n = n[n > 0]
+    return n, pos[n.index] / n
+
+
+def _binomial_var(n: pd.Series, rate: pd.Series, groups: tuple[Any, Any]) -> float:
+    return sum(float(rate[g] * (1 - rate[g]) / n[g]) for g in groups)
+
+
 def gap_sampling_se(cells: list[list[int]], *, metric: str) -> float:
     """The standard error one scoring's rows alone put on its gap (binomial).
 
@@ -181,19 +196,61 @@ def gap_sampling_se(cells: list[list[int]], *, metric: str) -> float:
     frame = pd.DataFrame(cells, columns=["g", "t", "p", "n"])
     best_diff, best_se = -1.0, math.nan
     for label in _CONDITIONS[metric]:
-        part = frame if label is None else frame[frame["t"] == label]
-        n = part.groupby("g")["n"].sum()
-        pos = part[part["p"] == 1].groupby("g")["n"].sum().reindex(n.index, fill_value=0)
-        n = n[n > 0]
+        n, rate = _condition_rates(frame, label)
         if len(n) < 2:
             continue
-        rate = pos[n.index] / n
         hi, lo = rate.idxmax(), rate.idxmin()
         diff = float(rate[hi] - rate[lo])
         if diff > best_diff:
-            best_diff = diff
-            best_se = math.sqrt(sum(float(rate[g] * (1 - rate[g]) / n[g]) for g in (hi, lo)))
+            best_diff, best_se = diff, math.sqrt(_binomial_var(n, rate, (hi, lo)))
     return best_se
+
+
+def run_gap(cells: list[list[list[int]]], *, metric: str) -> float:
+    """The gap one run of a configuration is expected to have, from runs on disjoint rows.
+
+    Each run's model is scored on its own rows (a held-out fold). Within each
+    condition of the metric, with ``hi`` and ``lo`` the groups of the highest
+    and the lowest rate over all the runs' rows at once, run ``r``'s signed
+    difference ``d_r`` is its model's difference plus its rows' sampling noise
+    (binomial variance ``v_r``). Then ``E[d_r^2] = mean^2 + model variance +
+    v_r``, so the root of ``d^2 + max(0, s^2 - mean(v))`` (``d`` the difference
+    over all the rows, ``s^2`` the sample variance of the ``d_r``) estimates a
+    run's own gap without each small set's noise (the mean of the runs' own
+    gaps adds it: a gap is an absolute difference) and without hiding a
+    configuration whose runs differ beyond that noise (the difference over all
+    rows alone would: runs at +0.06 and -0.06 read as parity). The largest over
+    the conditions is the answer, as the gap is.
+
+    Returns:
+        The estimate in [0, 1], or NaN for the ratio metric (no signed form).
+
+    Raises:
+        DataError: If there are no cells.
+    """
+    _lookup(metric)
+    if not cells:
+        raise DataError("a run gap needs at least one scoring's confusion cells.")
+    if metric not in _CONDITIONS:
+        return math.nan
+    frames = [pd.DataFrame(c, columns=["g", "t", "p", "n"]) for c in cells]
+    everything = pd.concat(frames, ignore_index=True)
+    best = 0.0
+    for label in _CONDITIONS[metric]:
+        _, rate = _condition_rates(everything, label)
+        if len(rate) < 2:
+            continue
+        order = rate.sort_values(kind="stable").index  # two distinct groups, even at a tie
+        lo, hi = order[0], order[-1]
+        diffs, noise = [], []
+        for frame in frames:
+            n, r = _condition_rates(frame, label)
+            if hi in r.index and lo in r.index:
+                diffs.append(float(r[hi] - r[lo]))
+                noise.append(_binomial_var(n, r, (hi, lo)))
+        spread = (float(np.var(diffs, ddof=1)) - float(np.mean(noise))) if len(diffs) > 1 else 0.0
+        best = max(best, math.sqrt(float(rate[hi] - rate[lo]) ** 2 + max(spread, 0.0)))
+    return min(best, 1.0)
 
 
 def _checked(value: float, metric: str, *, any_positive: bool) -> float:
