@@ -9,8 +9,8 @@ For each problem (Adult, logistic regression, group thresholds off, at
 
 then ``recommend --max-epsilon 1 --max-unfairness G`` on each: the choice is
 made on validation (5 runs, each scored on its own held-out fold of the
-non-test rows, the leaders confirmed by 5 more; the gap of their held-out
-decisions pooled) and scored on test (5 seeds). Prints the test
+non-test rows, the leaders confirmed by 5 more; the gap one run is expected
+to have, from their held-out decisions) and scored on test (5 seeds). Prints the test
 means, how many trials each study spent inside the region, and the times.
 
 Usage::
