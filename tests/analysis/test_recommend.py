@@ -15,7 +15,7 @@ from trifront.analysis.reevaluate import VAL_SCORING, reevaluation_seeds
 from trifront.cli.evaluate import evaluate_command
 from trifront.crossval import scored_majority_rate
 from trifront.errors import ConfigError
-from trifront.fairness.metrics import pooled_unfairness
+from trifront.fairness.metrics import run_gap
 from trifront.problem import Problem
 
 
@@ -170,7 +170,7 @@ def _dp_cells(rate0: float, rate1: float, n: int) -> list[list[int]]:
 def _with_runs(study, trial: int, cells: list[list[list[int]]]) -> None:
     seeds = reevaluation_seeds(study, study.trials[trial], len(cells))
     runs = [{"seed": s, "accuracy": 0.85, "epsilon": 0.5, "train_seconds": 0.1, "cells": c,
-             "unfairness": pooled_unfairness([c], metric="demographic_parity")}
+             "unfairness": run_gap([c], metric="demographic_parity")}
             for s, c in zip(seeds, cells, strict=True)]
     study.set_user_attr(f"val_eval:{trial}", {"params": study.trials[trial].params,
                                               "runs": runs, "scoring": VAL_SCORING})

@@ -95,24 +95,20 @@ def unfairness(
         # Every gap is a function of the per-group confusion counts: give Fairlearn each
         # distinct (group, label, prediction) once, weighted by its count (the rates are
         # the same ratios of integers), so a million rows take milliseconds, not seconds.
-        return _gap_of_cells(_cells(y_true, y_pred, groups), metric, any_positive=bool(
-            np.any(y_pred)))
-    value = float(fn(y_true, y_pred, sensitive_features=groups))
-    return _checked(value, metric, any_positive=bool(np.any(y_pred)))
-
-
-def _cells(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> pd.Series:
-    """Count of each distinct (group, label, decision), indexed by those three."""
-    return pd.DataFrame({"g": groups, "t": y_true, "p": y_pred}).value_counts(sort=False)
-
-
-def _gap_of_cells(cells: pd.Series, metric: str, *, any_positive: bool) -> float:
-    fn, _ = _lookup(metric)
-    keys = cells.index.to_frame(index=False)
-    value = float(fn(keys["t"].to_numpy(), keys["p"].to_numpy(),
-                     sensitive_features=keys["g"].to_numpy(),
-                     sample_weight=cells.to_numpy(dtype=np.float64)))
-    return _checked(value, metric, any_positive=any_positive)
+        cells = pd.DataFrame({"g": groups, "t": y_true, "p": y_pred}).value_counts(sort=False)
+        keys = cells.index.to_frame(index=False)
+        value = float(fn(keys["t"].to_numpy(), keys["p"].to_numpy(),
+                         sensitive_features=keys["g"].to_numpy(),
+                         sample_weight=cells.to_numpy(dtype=np.float64)))
+    else:
+        value = float(fn(y_true, y_pred, sensitive_features=groups))
+    if math.isnan(value):
+        # Fairlearn's ratio is 0/0 when no group receives a positive decision:
+        # every group has the same rate (0), which is parity.
+        if metric == "demographic_parity_ratio" and not np.any(y_pred):
+            return 0.0
+        raise DataError(f"the {metric} gap is undefined for these predictions and groups.")
+    return min(max(value, 0.0), 1.0)
 
 
 def confusion_cells(
@@ -121,37 +117,15 @@ def confusion_cells(
     """The counts every gap is a function of: ``[group, label, decision, count]`` rows.
 
     Groups must be integer codes (as a data set's ``s``), so the rows are plain
-    JSON. Scorings of disjoint rows (a configuration's runs, each on its own
-    held-out fold) pool by summing their counts (:func:`pooled_unfairness`,
-    :func:`run_gap`).
+    JSON. The runs of a configuration, each scored on its own held-out fold,
+    combine through :func:`run_gap`.
     """
     groups = np.asarray(sensitive_features)
     if not np.issubdtype(groups.dtype, np.integer):
         raise DataError(f"confusion cells need integer group codes, but got {groups.dtype}.")
-    cells = _cells(np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int), groups)
+    cells = pd.DataFrame({"g": groups, "t": np.asarray(y_true).astype(int),
+                          "p": np.asarray(y_pred).astype(int)}).value_counts(sort=False)
     return [[int(g), int(t), int(p), int(n)] for (g, t, p), n in cells.items()]
-
-
-def pooled_unfairness(cells: list[list[list[int]]], *, metric: str) -> float:
-    """The gap of several scorings pooled, from their :func:`confusion_cells`.
-
-    For scorings of disjoint rows this is the gap over all those rows at once
-    (each model's decisions on its own rows): the mean of the scorings' own
-    gaps is larger by the sampling noise of each small set, since a gap is an
-    absolute difference (on Adult a fair model's demographic-parity gap on a
-    6,500-row fold has a standard error of about 0.01).
-
-    Raises:
-        DataError: If there are no cells or fewer than two groups.
-    """
-    rows = [row for part in cells for row in part]
-    if not rows:
-        raise DataError("pooling a gap needs at least one scoring's confusion cells.")
-    frame = pd.DataFrame(rows, columns=["g", "t", "p", "n"])
-    if frame["g"].nunique() < 2:
-        raise DataError("a fairness gap needs at least two groups in sensitive_features.")
-    summed = frame.groupby(["g", "t", "p"], sort=False)["n"].sum()
-    return _gap_of_cells(summed, metric, any_positive=bool((frame["p"] == 1).any()))
 
 
 #: The label values each gap compares decision rates within (None: all rows).
@@ -169,6 +143,12 @@ def _condition_rates(frame: pd.DataFrame, label: int | None) -> tuple[pd.Series,
     pos = part[part["p"] == 1].groupby("g")["n"].sum().reindex(n.index, fill_value=0)
     n = n[n > 0]
     return n, pos[n.index] / n
+
+
+def _extremes(rate: pd.Series) -> tuple[Any, Any]:
+    """The groups of the lowest and the highest rate: two distinct groups, even at a tie."""
+    order = rate.sort_values(kind="stable").index
+    return order[0], order[-1]
 
 
 def _binomial_var(n: pd.Series, rate: pd.Series, groups: tuple[Any, Any]) -> float:
@@ -199,7 +179,7 @@ def gap_sampling_se(cells: list[list[int]], *, metric: str) -> float:
         n, rate = _condition_rates(frame, label)
         if len(n) < 2:
             continue
-        hi, lo = rate.idxmax(), rate.idxmin()
+        lo, hi = _extremes(rate)
         diff = float(rate[hi] - rate[lo])
         if diff > best_diff:
             best_diff, best_se = diff, math.sqrt(_binomial_var(n, rate, (hi, lo)))
@@ -240,8 +220,7 @@ def run_gap(cells: list[list[list[int]]], *, metric: str) -> float:
         _, rate = _condition_rates(everything, label)
         if len(rate) < 2:
             continue
-        order = rate.sort_values(kind="stable").index  # two distinct groups, even at a tie
-        lo, hi = order[0], order[-1]
+        lo, hi = _extremes(rate)
         diffs, noise = [], []
         for frame in frames:
             n, r = _condition_rates(frame, label)
@@ -251,13 +230,3 @@ def run_gap(cells: list[list[list[int]]], *, metric: str) -> float:
         spread = (float(np.var(diffs, ddof=1)) - float(np.mean(noise))) if len(diffs) > 1 else 0.0
         best = max(best, math.sqrt(float(rate[hi] - rate[lo]) ** 2 + max(spread, 0.0)))
     return min(best, 1.0)
-
-
-def _checked(value: float, metric: str, *, any_positive: bool) -> float:
-    if math.isnan(value):
-        # Fairlearn's ratio is 0/0 when no group receives a positive decision:
-        # every group has the same rate (0), which is parity.
-        if metric == "demographic_parity_ratio" and not any_positive:
-            return 0.0
-        raise DataError(f"the {metric} gap is undefined for these predictions and groups.")
-    return min(max(value, 0.0), 1.0)
