@@ -28,6 +28,7 @@ the configurations with the smallest relative violation of the limits.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -361,11 +362,12 @@ def recommend(
 
 
 def _confirm(
-    beats: pd.DataFrame, limits: Limits, again: Any, constant: float
+    beats: pd.DataFrame, limits: Limits, again: Callable[[list[int]], pd.DataFrame],
+    constant: float,
 ) -> tuple[pd.Series | None, pd.DataFrame]:
     """The choice among the leaders, each retrained as many runs again.
 
-    The qualifying configurations (both limits met by their mean) are taken
+    The qualifying configurations (epsilon and ``val_gap`` within the limits) are taken
     ``CONFIRM`` at a time, best mean accuracy first; ``again(trials)`` retrains
     them to twice the runs, and the best that still qualifies (and still beats
     the constant predictor) on all its runs is the choice. When none of a group
