@@ -114,6 +114,22 @@ def test_interrupted_trials_are_requeued_and_do_not_count(tmp_path):
     assert again.params["x"] == running.params["x"]
 
 
+def test_a_trial_stopped_while_its_parameters_were_drawn_is_not_queued_again(tmp_path):
+    # Optuna stores parameters one by one: a kill between two leaves only some.
+    study = open_study(storage_url=f"sqlite:///{tmp_path}/s.db", study_name="a",
+                       record=_record())
+    space = {"x": optuna.distributions.FloatDistribution(0, 1),
+             "y": optuna.distributions.FloatDistribution(0, 1)}
+    half = study.ask({"x": space["x"]})
+    whole = study.ask(space)
+    assert requeue_interrupted(study, space) == 2
+    trials = study.get_trials()
+    assert trials[half.number].state == trials[whole.number].state == TrialState.FAIL
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert [t.user_attrs["rerun_of"] for t in waiting] == [whole.number]
+    assert study.ask(space).params == whole.params  # the queued parameters come first
+
+
 def test_fail_trial_without_interruption_queues_nothing(tmp_path):
     study = open_study(storage_url=f"sqlite:///{tmp_path}/s.db", study_name="a",
                        record=_record())

@@ -286,7 +286,7 @@ def run_study(
     executor = make_executor(config.execution, initializer=config.problem.validate)
     try:
         study = open_study(config)
-        requeue_interrupted(study)
+        requeue_interrupted(study, config.space.distributions())
     except BaseException:
         executor.close()
         raise
@@ -427,7 +427,7 @@ def _drive(
             # In flight, or asked when the interrupt came (not yet submitted).
             for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 if t.number not in before:
-                    fail_trial(s, t, reason, interrupted=True)
+                    fail_trial(s, t, reason, interrupted=True, names=distributions)
 
         try:
             mark(study)

@@ -19,7 +19,7 @@ analysis and the report read studies through it without loading BoTorch.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -269,7 +269,7 @@ def _check_same_settings(
 
 
 def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str, *,
-               interrupted: bool = False) -> None:
+               interrupted: bool = False, names: Collection[str] = ()) -> None:
     """Mark a RUNNING trial FAIL with its reason, straight through the storage.
 
     ``study.tell`` needs the live ``Trial`` object, which a recovering driver
@@ -282,26 +282,36 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str, *,
         interrupted: The trial was stopped from outside (Ctrl-C, a killed
             driver), not by its own fault: it is not counted against the
             budget, and its parameters are queued to run again.
+        names: The search space's parameter names. Optuna stores a trial's
+            parameters one at a time, so a driver stopped while it drew them
+            leaves a trial holding only some; such a trial never reached a
+            worker and is not queued again (the sampler proposes a whole one).
     """
     storage = study._storage
     storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
     if interrupted:
         storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    if interrupted and trial.params:
+    if interrupted and trial.params and set(names) <= trial.params.keys():
         study.enqueue_trial(dict(trial.params), user_attrs={"rerun_of": trial.number},
                             skip_if_exists=False)
 
 
-def requeue_interrupted(study: optuna.Study) -> int:
+def requeue_interrupted(study: optuna.Study, names: Collection[str] = ()) -> int:
     """Fail the trials a dead driver left RUNNING and queue their parameters again.
+
+    Args:
+        study: The study.
+        names: The search space's parameter names: a trial holding only some of
+            them was stopped while they were drawn and is not queued again.
 
     Returns:
         How many trials were interrupted.
     """
     stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
     for t in stale:
-        fail_trial(study, t, "left RUNNING by an interrupted run", interrupted=True)
+        fail_trial(study, t, "left RUNNING by an interrupted run", interrupted=True,
+                   names=names)
     return len(stale)
 
 
