@@ -332,6 +332,22 @@ def run_study(
     return study
 
 
+#: Modules whose calls a Ctrl-C must not cut short: the study's storage. An
+#: interrupt inside a SQLite read leaves its statement open, and the shared lock
+#: it holds refuses every later write of this process ("database is locked"),
+#: so the trials in flight could not be marked.
+_STORAGE_MODULES = ("sqlalchemy", "optuna.storages")
+
+
+def _in_storage_call(frame: Any) -> bool:
+    """Whether ``frame`` or one of its callers runs the storage's code."""
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(_STORAGE_MODULES):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextlib.contextmanager
 def _interrupt_flag() -> Iterator[threading.Event]:
     """An event set by Ctrl-C (SIGINT) while the block runs, which also raises.
@@ -340,14 +356,19 @@ def _interrupt_flag() -> Iterator[threading.Event]:
     signal arrives; inside a garbage-collector callback (SQLAlchemy registers
     some) the exception is printed as "ignored" and lost, and the study would
     run on. The event keeps the interrupt, and the driver checks it at every
-    step. Outside the main thread (no signal handler can be set) the event
-    never fires and Ctrl-C behaves as before.
+    step. Inside a storage call the first Ctrl-C only sets the event: the call
+    (milliseconds) finishes, and the driver stops at its next check. Outside
+    the main thread (no signal handler can be set) the event never fires and
+    Ctrl-C behaves as before.
     """
     event = threading.Event()
 
     def handler(signum: int, frame: Any) -> None:
+        # A second Ctrl-C raises even there, should a storage call hang.
+        again = event.is_set()
         event.set()
-        signal.default_int_handler(signum, frame)
+        if again or not _in_storage_call(frame):
+            signal.default_int_handler(signum, frame)
 
     try:
         previous = signal.signal(signal.SIGINT, handler)
@@ -402,12 +423,14 @@ def _drive(
                 trial = study.ask(distributions)
                 in_flight[trial.number] = trial
                 asked += 1
+                check()  # an interrupt held back while ask wrote to the storage
                 seed = trial_seed(config.seed, trial.number)
                 trial.set_user_attr("seed", seed)
                 if config.region is not None:
                     trial.set_user_attr("region", list(config.region))
                 executor.submit(Task(key=trial.number, problem=config.problem,
                                      params=trial.params, seed=seed, evaluate=config.evaluate))
+            check()
             outcomes = executor.wait()
             if not outcomes:
                 raise ExecutionError(

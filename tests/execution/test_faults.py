@@ -138,6 +138,60 @@ def test_a_ctrl_c_a_library_turns_into_another_error_is_still_an_interrupt(tmp_p
     assert trials[1].user_attrs["fail_reason"] == "interrupted"
 
 
+def test_a_ctrl_c_inside_a_storage_read_still_marks_the_trials_in_flight(tmp_path,
+                                                                       monkeypatch):
+    # An interrupt after SQLite ran a SELECT and before SQLAlchemy read its rows
+    # leaves the statement open; its shared lock then refused every write of the
+    # driver ("database is locked"), and the trials in flight stayed RUNNING. The
+    # interrupt must wait for the storage call to end.
+    from sqlalchemy.orm import loading
+
+    import trifront.runner as runner
+
+    real_tell, real_instances = runner.tell_outcome, loading.instances
+    told, fired = [], []
+
+    def tell(study, trial, outcome):
+        told.append(trial.number)
+        return real_tell(study, trial, outcome)
+
+    def instances(cursor, context):
+        if told and not fired:
+            fired.append(len(told))
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside the read
+        return real_instances(cursor, context)
+
+    monkeypatch.setattr(runner, "tell_outcome", tell)
+    monkeypatch.setattr(loading, "instances", instances)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(_config(tmp_path, FaultyTrials(faults=""), n_trials=8, jobs=2),
+                  progress=False)
+    monkeypatch.undo()
+    assert fired, "no storage read came after the first trial finished"
+    trials = _by_number(optuna.load_study(study_name="faults",
+                                          storage=f"sqlite:///{tmp_path}/faults.db"))
+    assert not [n for n, t in trials.items() if t.state == TrialState.RUNNING]
+    stopped = [t for t in trials.values() if t.user_attrs.get("fail_reason") == "interrupted"]
+    assert stopped and all(t.state == TrialState.FAIL for t in stopped)
+
+
+def test_inside_storage_code_the_first_ctrl_c_waits_and_a_second_one_raises():
+    from trifront.runner import _interrupt_flag
+
+    # A function whose module passes for SQLAlchemy's: the handler sees its frame.
+    storage_like = {"__name__": "sqlalchemy.engine.fake", "os": os, "signal": signal}
+    exec("def call():\n    os.kill(os.getpid(), signal.SIGINT)\n    return sum(range(50))",
+         storage_like)
+    with _interrupt_flag() as interrupted:
+        assert storage_like["call"]() == sum(range(50))  # finished, not cut short
+        assert interrupted.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            storage_like["call"]()
+    with _interrupt_flag(), pytest.raises(KeyboardInterrupt):  # elsewhere: at once
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(50))
+
+
 def test_a_trial_over_the_timeout_is_stopped_and_recorded_fail(tmp_path):
     faulty = FaultyTrials(faults="1:hang")
     start = time.monotonic()
