@@ -34,6 +34,7 @@ from trifront.objectives import REFERENCE_UNFAIRNESS
 from trifront.runner import DEFAULT_EPSILON_MAX, RunConfig, run_study
 from trifront.space import SearchSpace
 from trifront.study import (
+    REFINE_START,
     counted_trials,
     load_study,
     private_tuning_release,
@@ -252,5 +253,5 @@ def refine(
                       trials=trials)
     for start in region_start(loaded, config.space, max_epsilon=config.region[0],
                               max_unfairness=max_unfairness)[:trials]:
-        loaded.enqueue_trial(start, user_attrs={"anchor": "region"})
+        loaded.enqueue_trial(start, user_attrs=dict(REFINE_START))
     return run_study(config, progress=progress)

@@ -38,6 +38,7 @@ __all__ = [
     "INTERRUPTED",
     "PRIVATE_TUNING_KEY",
     "REFINEMENTS_KEY",
+    "REFINE_START",
     "SEARCHED_KEY",
     "counted_trials",
     "fail_trial",
@@ -65,6 +66,9 @@ SEARCHED_KEY = "searched_objectives"
 #: The study attribute listing its refinements (``trifront refine``): the region
 #: each aimed at, how many trials it added, and the first trial number it asked.
 REFINEMENTS_KEY = "trifront_refinements"
+#: Trial user attributes of one of ``trifront refine``'s starting configurations
+#: (``{"anchor": "region"}``; the run's own defaults carry ``{"anchor": True}``).
+REFINE_START = {"anchor": "region"}
 #: Trial user attribute set on a trial that a crash or Ctrl-C stopped: it does
 #: not count against the study's budget, and its parameters are run again.
 INTERRUPTED = "interrupted"

@@ -162,6 +162,24 @@ def test_the_leader_is_confirmed_by_as_many_runs_again_before_it_is_chosen():
     assert result.choice.val_unfairness == pytest.approx(0.025)
 
 
+def test_refines_starts_are_retrained_whatever_their_one_validation_run_says():
+    # Trial 1 is one of refine's starts (a public default at a fair target): its one
+    # validation run read gap 0.09, three times the limit and past region_trials' slack,
+    # and trial 0 dominates it. Retrained, its gap is 0.02: it is the answer at 0.03.
+    study = make_study(trials=[(0.85, 0.9, 0.05, 0.84, 0.05), (0.83, 0.95, 0.09, 0.83, 0.02),
+                               (0.80, 3.0, 0.2, 0.80, 0.2)],
+                       attrs={1: {"anchor": "region", "region": [1.0, 0.03]},
+                              2: {"anchor": "region", "region": [3.0, 0.03]}})
+    seeds = reevaluation_seeds(study, study.trials[1], 6)
+    runs = [{"seed": s, "accuracy": 0.83, "unfairness": 0.02, "epsilon": 0.95,
+             "train_seconds": 0.1} for s in seeds]
+    study.set_user_attr("val_eval:1", {"params": study.trials[1].params, "runs": runs,
+                                       "scoring": VAL_SCORING})
+    result = recommend(study, max_epsilon=1.0, max_unfairness=0.03, n_seeds=3, progress=False)
+    assert result.choice is not None and result.choice.trial == 1
+    assert result.n_candidates == 2  # trial 2 is a start too, but over the epsilon limit
+
+
 def _dp_cells(rate0: float, rate1: float, n: int) -> list[list[int]]:
     k0, k1 = round(rate0 * n), round(rate1 * n)
     return [[0, 0, 1, k0], [0, 0, 0, n - k0], [1, 0, 1, k1], [1, 0, 0, n - k1]]
