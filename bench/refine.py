@@ -18,6 +18,7 @@ Usage::
     python bench/refine.py                       # both problems, seeds 0,1
     python bench/refine.py --problems dp --seeds 0 --jobs 2
     python bench/refine.py --arms refine --keep DIR --reuse   # recommend again on kept studies
+    python bench/refine.py --arms refine --keep DIR --reuse --choose-at 0.02   # a margin
 
 Writes ``bench/results/refine.json``. Not a test: every run's noise is secret,
 so each study is a sample.
@@ -52,8 +53,10 @@ def _in_region(study, gap: float) -> int:
 
 def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: int,
             workdir: Path, reweigh_high: float | None = None, delta: float = 1e-5,
-            sensitive_input: bool = True, reuse: bool = False) -> dict:
+            sensitive_input: bool = True, reuse: bool = False,
+            choose_at: float | None = None) -> dict:
     metric, gap, target = PROBLEMS[problem]
+    choose_at = gap if choose_at is None else choose_at
     storage = f"sqlite:///{workdir}/{problem}-{arm}-{seed}.db"
     name = f"{problem}-{arm}-{seed}"
     common = dict(dataset="adult", model="logreg", fairness=metric, no_group_thresholds=True,
@@ -73,10 +76,11 @@ def run_arm(arm: str, problem: str, *, seed: int, base: int, extra: int, jobs: i
     study_seconds = None if reuse else time.perf_counter() - start
     study = load_study(storage, name)
     start = time.perf_counter()
-    rec = recommend(study, max_epsilon=MAX_EPSILON, max_unfairness=gap, progress=False)
+    rec = recommend(study, max_epsilon=MAX_EPSILON, max_unfairness=choose_at, progress=False)
     o = rec.choice
     row = {
-        "problem": problem, "metric": metric, "max_unfairness": gap, "target": target,
+        "problem": problem, "metric": metric, "max_unfairness": gap, "choose_at": choose_at,
+        "target": target,
         "arm": arm, "seed": seed, "trials": len(study.trials), "reweigh_high": reweigh_high,
         "delta": delta, "sensitive_input": sensitive_input,
         "in_region": _in_region(study, gap), "study_seconds": study_seconds,
@@ -115,6 +119,8 @@ def main() -> None:
                         help="keep the study databases in DIR (default: a temporary folder)")
     parser.add_argument("--reuse", action="store_true",
                         help="with --keep: run only recommend, on the studies kept in DIR")
+    parser.add_argument("--choose-at", type=float, default=None, metavar="G",
+                        help="recommend at gap limit G instead of the problem's (a margin)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "refine.json"))
     args = parser.parse_args()
     if args.reuse and not args.keep:
@@ -136,7 +142,7 @@ def main() -> None:
                                         extra=args.extra, jobs=args.jobs, workdir=Path(tmp),
                                         reweigh_high=args.reweigh_high, delta=delta,
                                         sensitive_input=not args.no_sensitive_input,
-                                        reuse=args.reuse))
+                                        reuse=args.reuse, choose_at=args.choose_at))
     print("\n| problem | arm | test accuracy by seed | test gap by seed | trials in region |")
     print("|---|---|---|---|---|")
     for problem in args.problems.split(","):
