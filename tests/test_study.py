@@ -102,6 +102,7 @@ def test_interrupted_trials_are_requeued_and_do_not_count(tmp_path):
     broken = study.ask(dist)
     study.tell(broken, state=TrialState.FAIL)  # failed on its own: counts
     running = study.ask(dist)  # left RUNNING by a crash
+    running.set_user_attr("anchor", "region")  # one of refine's starts, say
     assert counted_trials(study) == 2
     assert requeue_interrupted(study) == 1
     trials = study.get_trials()
@@ -110,6 +111,7 @@ def test_interrupted_trials_are_requeued_and_do_not_count(tmp_path):
     assert counted_trials(study) == 2
     waiting = [t for t in trials if t.state == TrialState.WAITING]
     assert len(waiting) == 1 and waiting[0].user_attrs["rerun_of"] == running.number
+    assert waiting[0].user_attrs["anchor"] == "region"  # still what it was for
     again = study.ask(dist)  # the queued parameters come first
     assert again.params["x"] == running.params["x"]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import asdict
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -68,7 +69,9 @@ SEARCHED_KEY = "searched_objectives"
 REFINEMENTS_KEY = "trifront_refinements"
 #: Trial user attributes of one of ``trifront refine``'s starting configurations
 #: (``{"anchor": "region"}``; the run's own defaults carry ``{"anchor": True}``).
-REFINE_START = {"anchor": "region"}
+REFINE_START: Mapping[str, str] = MappingProxyType({"anchor": "region"})
+#: Trial user attributes a re-run of an interrupted trial keeps (what the trial was for).
+_KEPT_BY_RERUN = ("anchor",)
 #: Trial user attribute set on a trial that a crash or Ctrl-C stopped: it does
 #: not count against the study's budget, and its parameters are run again.
 INTERRUPTED = "interrupted"
@@ -297,7 +300,8 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial, reason: str, *,
         storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     if interrupted and trial.params and set(names) <= trial.params.keys():
-        study.enqueue_trial(dict(trial.params), user_attrs={"rerun_of": trial.number},
+        kept = {k: trial.user_attrs[k] for k in _KEPT_BY_RERUN if k in trial.user_attrs}
+        study.enqueue_trial(dict(trial.params), user_attrs={**kept, "rerun_of": trial.number},
                             skip_if_exists=False)
 
 
