@@ -1,6 +1,6 @@
 """Ctrl-C at many points of a running study: is every trial in flight marked?
 
-A study (Adult, logistic regression, a tiny space, ``--jobs 2``, quasi-random
+A study (Adult, logistic regression, a tiny space, ``--jobs 2`` or ``--jobs 1``, quasi-random
 proposals only) runs in this process. After its first trial finishes, a profile
 hook counts the driver's Python calls and sends SIGINT at call N, so the
 interrupt lands wherever the driver is at that moment: a storage read or write,
@@ -14,6 +14,7 @@ Usage::
 
     python bench/interrupts.py                      # N = 1, 18, 35, ... < 4000
     python bench/interrupts.py --start 288 --stop 289 --step 1   # one point
+    python bench/interrupts.py --jobs 1             # trials train in the driver
 
 Writes ``bench/results/interrupts.json``. Each point starts a pool (a few seconds).
 """
@@ -42,14 +43,14 @@ from trifront.space import SearchSpace
 TINY = {"epochs": {"low": 1, "high": 1}, "batch_size": {"low": 1024, "high": 2048}}
 
 
-def interrupt_at(n: int, workdir: Path) -> dict[str, Any]:
+def interrupt_at(n: int, workdir: Path, jobs: int = 2) -> dict[str, Any]:
     """Run a study, send SIGINT at the n-th Python call after its first result."""
     storage = f"sqlite:///{workdir}/n{n}.db"
     config = RunConfig(
         problem=Problem(),
         space=SearchSpace.default("logreg", "epsilon").with_bounds(TINY),
         n_trials=30, storage=storage, study_name="interrupts", n_startup_trials=30,
-        execution=ExecutionConfig(jobs=2),
+        execution=ExecutionConfig(jobs=jobs),
     )
     calls = 0
     armed = False
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=1)
     parser.add_argument("--stop", type=int, default=4000)
     parser.add_argument("--step", type=int, default=17)
+    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                              "interrupts.json"))
     args = parser.parse_args(argv)
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.start, args.stop, args.step):
-            row = interrupt_at(n, Path(tmp))
+            row = interrupt_at(n, Path(tmp), args.jobs)
             rows.append(row)
             print(f"call {n}: {row['stopped_by']}, left RUNNING {row['left_running']}, "
                   f"marked {row['marked_interrupted']}", flush=True)
