@@ -455,7 +455,8 @@ def _drive(
         try:
             mark(study)
         except Exception:
-            # An interrupt inside a storage call can leave this connection unusable, and
+            # A storage call that failed, or one a second Ctrl-C cut short (the first
+            # waits for it, see _interrupt_flag), can leave this connection unusable and
             # holding SQLite's write lock in a transaction it never ended: end it, then
             # mark through a fresh connection (a few tries while the lock clears). If
             # the storage itself failed, a resume recovers.
